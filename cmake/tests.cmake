@@ -1,0 +1,27 @@
+# C unit tests: one executable per tests/unit/test_*.c, linked with the library internals.
+file(GLOB PP_UNIT_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/test_*.c)
+foreach(src ${PP_UNIT_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src} ${CMAKE_SOURCE_DIR}/tests/unit/tap.c)
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/validator ${CMAKE_SOURCE_DIR}/tests/unit)
+  target_compile_options(${name} PRIVATE ${PP_WARNINGS})
+  target_link_libraries(${name} PRIVATE pickleproof)
+  add_test(NAME unit/${name} COMMAND ${name})
+  set_tests_properties(unit/${name} PROPERTIES LABELS unit)
+endforeach()
+
+# Python tests: each tests/python/test_*.py under Debian's pytest, labelled by its first line
+# ("# label: NAME"), driven with the CLI path in the environment.
+file(GLOB PP_PY_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/python/test_*.py)
+foreach(src ${PP_PY_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  file(STRINGS ${src} first LIMIT_COUNT 1)
+  set(label python)
+  if(first MATCHES "# label: ([a-z-]+)")
+    set(label ${CMAKE_MATCH_1})
+  endif()
+  add_test(NAME ${label}/${name}
+           COMMAND ${PP_PYTHON} -m pytest -q -p no:cacheprovider ${src})
+  set_tests_properties(${label}/${name} PROPERTIES LABELS ${label}
+    ENVIRONMENT "PICKLEPROOF=$<TARGET_FILE:pickleproof_cli>;PP_SANITIZE=$<BOOL:${PP_SANITIZE}>")
+endforeach()

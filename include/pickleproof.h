@@ -1,0 +1,184 @@
+/*
+ * pickleproof: decide what loading a Python pickle would import, call and build, without
+ * importing or calling anything, and judge it against an allowlist policy.
+ *
+ * The memory-buffer entry points come first; file helpers wrap them. Every fallible function
+ * returns a pp_err and fills a pp_error with the byte offset, opcode, stream and reason.
+ *
+ * Ownership: reports and policies are owned by the caller and freed with their _free function.
+ * Strings inside a report belong to the report. Input buffers are borrowed for the duration of
+ * a call only; nothing returned points into them.
+ */
+#ifndef PICKLEPROOF_H
+#define PICKLEPROOF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PP_VERSION "0.1.0"
+
+/* Stable, numbered error codes: append, never renumber. pp_errname() gives the JSON name. */
+typedef enum pp_err {
+    PP_OK = 0,
+    PP_E_NOMEM = 1,          /* "out-of-memory" */
+    PP_E_TRUNCATED = 2,      /* "truncated": input ended inside an opcode or before STOP */
+    PP_E_BAD_OPCODE = 3,     /* "invalid-opcode" */
+    PP_E_UNDERFLOW = 4,      /* "stack-underflow": pop below the mark fence or empty stack */
+    PP_E_MARK = 5,           /* "mark-error": no MARK where one is needed */
+    PP_E_MEMO = 6,           /* "memo-missing": GET of an index never PUT, or bad PUT index */
+    PP_E_BAD_ARG = 7,        /* "bad-argument": a text argument CPython would not parse */
+    PP_E_BAD_VALUE = 8,      /* "bad-value": an operand CPython would refuse (type, hashability) */
+    PP_E_FRAME = 9,          /* "frame-error": an opcode crossing a FRAME, or a frame in a frame */
+    PP_E_PROTOCOL = 10,      /* "unsupported-protocol" */
+    PP_E_LIMIT = 11,         /* "limit-exceeded": a named budget tripped */
+    PP_E_UNSUPPORTED = 12,   /* "unsupported": valid for CPython, but outside what we model */
+    PP_E_IO = 13,            /* "io-error" */
+    PP_E_USAGE = 14,         /* "usage" */
+    PP_E_POLICY = 15,        /* "policy-error": a policy file we cannot read */
+    PP_E_DECODE = 16,        /* "decode-error": invalid UTF-8 / ASCII / escape in a string */
+    PP_E_INTERNAL = 17,      /* "internal" */
+    PP_E_TRAILING = 18,      /* "trailing-data": bytes after STOP that are not another pickle */
+    PP_E__COUNT
+} pp_err;
+
+const char *pp_errname(pp_err e);
+
+/* Per-file verdicts, in DESIGN.md order. */
+typedef enum pp_verdict {
+    PP_VERDICT_SAFE = 0,
+    PP_VERDICT_UNSAFE = 1,
+    PP_VERDICT_MALFORMED = 2,
+    PP_VERDICT_LIMIT = 3,
+    PP_VERDICT_UNSIGNED = 4,
+    PP_VERDICT_BAD_SIGNATURE = 5,
+    PP_VERDICT_ERROR = 6
+} pp_verdict;
+
+const char *pp_verdict_name(pp_verdict v);
+
+/* Named budgets. Tripping one gives PP_E_LIMIT with the limit named in pp_error.limit. */
+typedef enum pp_limit_id {
+    PP_LIMIT_INPUT_BYTES = 0, /* "input-bytes": size of one input */
+    PP_LIMIT_OPCODES,         /* "opcodes": opcodes executed per input */
+    PP_LIMIT_STACK,           /* "stack-depth": items on the object stack */
+    PP_LIMIT_MARKS,           /* "marks": open MARKs */
+    PP_LIMIT_MEMO,            /* "memo-entries": memo entries, and the largest memo index */
+    PP_LIMIT_NESTING,         /* "nesting-depth": depth of any walk over the graph */
+    PP_LIMIT_PAYLOAD,         /* "payload-bytes": one string/bytes payload */
+    PP_LIMIT_GRAPH_MEMORY,    /* "graph-memory": bytes of graph nodes in the arena */
+    PP_LIMIT_STREAMS,         /* "streams": pickles stacked in one input */
+    PP_LIMIT__COUNT
+} pp_limit_id;
+
+typedef struct pp_limits {
+    uint64_t v[PP_LIMIT__COUNT];
+} pp_limits;
+
+void pp_limits_default(pp_limits *l);
+const char *pp_limit_name(pp_limit_id id);
+/* Parses "NAME=VALUE" where VALUE is a decimal number with an optional K/M/G/T suffix (powers of
+ * 1024). Returns PP_E_USAGE for an unknown name or a bad number. */
+pp_err pp_limits_set(pp_limits *l, const char *assignment);
+
+/* The first error wins and carries its context. */
+typedef struct pp_error {
+    pp_err code;
+    uint64_t offset;  /* byte offset in the input (file offset, not stream-relative) */
+    int opcode;       /* opcode byte, or -1 */
+    int limit;        /* pp_limit_id when code == PP_E_LIMIT, else -1 */
+    char stream[96];  /* stream name, e.g. "pickle" or "archive/data.pkl" */
+    char msg[224];    /* lowercase, names the thing and the number */
+} pp_error;
+
+void pp_error_clear(pp_error *e);
+
+/* Which CPython unpickler the stream is read by: pickle.load (C) or pickle._Unpickler (Py, joblib). */
+typedef enum pp_flavor { PP_FLAVOR_C = 0, PP_FLAVOR_PY = 1 } pp_flavor;
+
+/* How protocol-0/1 STRING payloads are decoded (the Unpickler's `encoding`). */
+typedef enum pp_encoding {
+    PP_ENC_ASCII = 0, /* pickle.load default */
+    PP_ENC_LATIN1,
+    PP_ENC_UTF8,
+    PP_ENC_BYTES
+} pp_encoding;
+
+/* ---- policies ------------------------------------------------------------------------------ */
+
+typedef struct pp_policy pp_policy;
+
+pp_err pp_policy_new(pp_policy **out);
+void pp_policy_free(pp_policy *p);
+/* Adds a built-in policy ("default", ...) by name; its includes are followed. */
+pp_err pp_policy_add_builtin(pp_policy *p, const char *name, pp_error *err);
+/* Adds a policy file. "NAME" that is not a path to a file is looked up as a built-in. */
+pp_err pp_policy_add(pp_policy *p, const char *name_or_path, pp_error *err);
+/* Adds policy text; `origin` names it in errors. */
+pp_err pp_policy_add_text(pp_policy *p, const char *origin, const char *text, size_t len,
+                          pp_error *err);
+/* The names of the policies loaded so far, in load order. */
+size_t pp_policy_names(const pp_policy *p, const char *const **names);
+/* NULL-terminated list of built-in policy names. */
+const char *const *pp_policy_builtin_names(void);
+/* The text of a built-in policy, or NULL. */
+const char *pp_policy_builtin_text(const char *name);
+
+/* ---- scanning ------------------------------------------------------------------------------ */
+
+typedef struct pp_finding {
+    const char *rule;     /* stable id, e.g. "global-not-allowed" */
+    const char *severity; /* "critical" | "high" | "medium" | "low" | "info" */
+    char *global;         /* "module.qualname" or NULL */
+    const char *opcode;   /* pickletools name or NULL */
+    uint64_t offset;      /* byte offset in the input */
+    char *stream;         /* stream name */
+    char *message;
+} pp_finding;
+
+typedef struct pp_report {
+    pp_verdict verdict;
+    char *path;      /* as given, or "<memory>" */
+    char *container; /* "pickle" for raw streams */
+    pp_finding *findings;
+    size_t nfindings;
+    char **globals; /* distinct "module.qualname" resolved, in first-seen order */
+    size_t nglobals;
+    size_t nstreams;
+    uint64_t bytes;
+    pp_error error; /* the malformation / limit / operational error, if any */
+    char **policies;
+    size_t npolicies;
+    const char *sandbox; /* sandbox actually used: "off" until the sandbox lands */
+} pp_report;
+
+typedef struct pp_scan_options {
+    const pp_policy *policy; /* required */
+    pp_limits limits;
+    pp_flavor flavor;
+    pp_encoding encoding;
+    const char *path; /* name used in the report */
+} pp_scan_options;
+
+void pp_scan_options_init(pp_scan_options *o, const pp_policy *policy);
+
+/* Scans a pickle held in memory. On PP_OK *out holds a report whose verdict says what was found
+ * (malformed and limit verdicts are reports, not errors). Other return codes are operational
+ * failures (PP_E_NOMEM, PP_E_USAGE) and *out is NULL. */
+pp_err pp_scan_buffer(const uint8_t *data, size_t len, const pp_scan_options *opt, pp_report **out);
+/* Reads the file (or "-" for stdin) and scans it; I/O errors give a report with verdict error. */
+pp_err pp_scan_file(const char *path, const pp_scan_options *opt, pp_report **out);
+void pp_report_free(pp_report *r);
+
+/* Writers. JSON objects follow DESIGN.md; text is for people. */
+pp_err pp_report_write_json(const pp_report *r, FILE *f);
+pp_err pp_report_write_text(const pp_report *r, FILE *f, int color);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,12 @@
+/* The canonical JSON form of a graph, compared against CPython's recording unpickler by the
+ * differential test. The format is specified in tests/differential/CANONICAL.md. */
+#ifndef PP_DUMP_H
+#define PP_DUMP_H
+
+#include "buf.h"
+#include "vm.h"
+
+pp_err pp_dump_json(const pp_graph *g, const pp_stream_result *streams, size_t nstreams,
+                    uint64_t depth_limit, pp_buf *out, pp_error *err);
+
+#endif

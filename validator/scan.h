@@ -1,0 +1,41 @@
+/* Scanning glue: runs every stream of an input through the VM into one graph, then judges it.
+ * Containers (joblib, zip, torch) will yield streams through the same entry. */
+#ifndef PP_SCAN_H
+#define PP_SCAN_H
+
+#include "vm.h"
+
+#define PP_MAX_STREAM_NAME 96
+
+/* Everything scanning an input produced; the graph borrows from the input bytes. */
+typedef struct pp_scan_state {
+    pp_graph graph;
+    pp_stream_result *streams;
+    char (*names)[PP_MAX_STREAM_NAME];
+    size_t nstreams;
+    pp_error error; /* first malformation or limit, if any */
+    bool trailing;  /* bytes after the last stream that are not a pickle */
+    uint64_t trailing_offset;
+} pp_scan_state;
+
+/* Runs the VM over a raw pickle input: stream 0 from offset 0, then (unless `single`, which
+ * reads exactly what one pickle.load reads) further streams while the bytes after STOP parse as
+ * a pickle. Returns PP_E_NOMEM only for allocation failure of the bookkeeping itself; stream
+ * errors are in st->error. */
+pp_err pp_scan_streams(const uint8_t *data, size_t len, const pp_scan_options *opt, bool single,
+                       pp_scan_state *st);
+void pp_scan_state_free(pp_scan_state *st);
+
+/* Maps a file read-only (or reads stdin for "-"). */
+typedef struct pp_input {
+    const uint8_t *data;
+    size_t len;
+    void *map;
+    size_t maplen;
+    uint8_t *heap;
+} pp_input;
+
+pp_err pp_input_open(const char *path, uint64_t max_bytes, pp_input *in, pp_error *err);
+void pp_input_close(pp_input *in);
+
+#endif
