@@ -237,7 +237,9 @@ static int cmd_dump(cli *c)
             pp_buf_free(&b);
             pp_buf_init(&b);
             pp_buf_printf(&b, "{\"ok\":false,\"error\":\"limit-exceeded\",\"offset\":0,"
-                              "\"message\":\"nesting-depth\"}");
+                              "\"message\":\"%s\"}",
+                          st.error.limit >= 0 ? pp_limit_name((pp_limit_id)st.error.limit)
+                                              : "graph walk");
         }
         if (b.p)
             fwrite(b.p, 1, b.n, stdout);

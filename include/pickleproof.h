@@ -116,7 +116,9 @@ pp_err pp_policy_new(pp_policy **out);
 void pp_policy_free(pp_policy *p);
 /* Adds a built-in policy ("default", ...) by name; its includes are followed. */
 pp_err pp_policy_add_builtin(pp_policy *p, const char *name, pp_error *err);
-/* Adds a policy file. "NAME" that is not a path to a file is looked up as a built-in. */
+/* Adds a policy: a plain word names a built-in ("default"); a name containing '/' or ending in
+ * ".policy" is a file ("./default" is the file). A plain word that is no built-in is tried as a
+ * file. */
 pp_err pp_policy_add(pp_policy *p, const char *name_or_path, pp_error *err);
 /* Adds policy text; `origin` names it in errors. */
 pp_err pp_policy_add_text(pp_policy *p, const char *origin, const char *text, size_t len,

@@ -6,6 +6,7 @@
 #include "err.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct ptrmap {
@@ -19,6 +20,7 @@ typedef struct dumper {
     ptrmap ids; /* mutable container -> id */
     uint32_t next_id;
     uint64_t depth_limit;
+    size_t max_output;
     pp_error *err;
     bool failed;
 } dumper;
@@ -412,6 +414,14 @@ static void put_val(dumper *d, const pp_val *v, uint64_t depth)
         fail_depth(d);
         return;
     }
+    /* hostile: shared immutable tuples are written in full at every use, so a memo/DUP bomb
+     * would expand exponentially; the output is bounded like the graph it renders */
+    if (b->n > d->max_output) {
+        if (!d->failed)
+            pp_fail_limit(d->err, PP_LIMIT_GRAPH_MEMORY, 0, -1, d->max_output);
+        d->failed = true;
+        return;
+    }
     switch (v->kind) {
     case PP_V_NONE: pp_buf_puts(b, "null"); return;
     case PP_V_BOOL: pp_buf_puts(b, v->u.i ? "true" : "false"); return;
@@ -532,6 +542,7 @@ pp_err pp_dump_json(const pp_graph *g, const pp_stream_result *streams, size_t n
     memset(&d, 0, sizeof d);
     d.out = out;
     d.depth_limit = depth_limit;
+    d.max_output = PP_DUMP_MAX_OUTPUT;
     d.err = err;
     pp_error scratch;
     pp_error_clear(&scratch);

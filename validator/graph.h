@@ -89,6 +89,7 @@ typedef struct pp_node {
     uint8_t opcode; /* the opcode that created it */
     uint16_t flags;
     uint32_t id;     /* creation order within the input, from 0 */
+    uint32_t height; /* scratch for pp_graph_check_depth: 0 unseen, else height + 1 */
     uint64_t offset; /* file offset of the creating opcode */
     pp_event *effects, *effects_tail;
     union {
@@ -146,6 +147,15 @@ static inline bool pp_val_is(const pp_val *v, pp_nkind k)
  * bool/int/float, str, bytes, tuples and frozensets by value, nodes by identity. Returns -1 when
  * the answer needs more than `depth` levels. */
 int pp_val_equal(const pp_val *a, const pp_val *b, unsigned depth);
+/* The depth of the deepest chain of containment reachable from `roots` (and from every event's
+ * operands, via the events list starting at `events`), without recursion: PP_E_LIMIT naming
+ * nesting-depth when it exceeds `limit` (10^6 nested lists load in CPython, but break everything
+ * that walks them). Cycles are not depth. Uses node->height as scratch. */
+struct pp_event;
+struct pp_error;
+int pp_graph_check_depth(const pp_val *roots, size_t nroots, struct pp_event *events,
+                         uint64_t limit, struct pp_error *err);
+
 /* true when hash(v) would raise TypeError. */
 bool pp_val_unhashable(const pp_val *v);
 

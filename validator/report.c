@@ -27,7 +27,16 @@ typedef struct report_impl {
     gkey *slots;
     size_t nslots; /* power of two, or 0 */
     uint64_t k0, k1;
+    /* findings per rule, so a file repeating one forbidden call a million times gives a bounded
+     * report (the verdict is decided by the first ones anyway) */
+    struct rule_count {
+        char rule[48];
+        size_t count;
+    } rules[32];
+    size_t nrules;
 } report_impl;
+
+#define MAX_FINDINGS_PER_RULE 100
 
 static report_impl *impl(pp_report *r)
 {
@@ -221,6 +230,23 @@ pp_err pp_report_add_finding(pp_report *r, const char *rule, const char *severit
                              const char *fmt, ...)
 {
     report_impl *ri = impl(r);
+    const char *rname = rule ? rule : "unknown";
+    size_t k = 0;
+    while (k < ri->nrules && strcmp(ri->rules[k].rule, rname) != 0)
+        k++;
+    if (k == ri->nrules && k < sizeof ri->rules / sizeof ri->rules[0] &&
+        strlen(rname) < sizeof ri->rules[0].rule) {
+        snprintf(ri->rules[k].rule, sizeof ri->rules[k].rule, "%s", rname);
+        ri->nrules++;
+    }
+    if (k < ri->nrules && ++ri->rules[k].count > MAX_FINDINGS_PER_RULE) {
+        if (ri->rules[k].count == MAX_FINDINGS_PER_RULE + 1 &&
+            strcmp(rname, "findings-truncated") != 0)
+            return pp_report_add_finding(r, "findings-truncated", "info", NULL, -1, offset, stream,
+                                         "more than %d %s findings; the rest are not listed",
+                                         MAX_FINDINGS_PER_RULE, rname);
+        return PP_OK;
+    }
     if (!grow((void **)&r->findings, &ri->fcap, r->nfindings + 1, sizeof *r->findings))
         return PP_E_NOMEM;
     pp_finding f = {0};

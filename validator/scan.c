@@ -92,6 +92,21 @@ pp_err pp_scan_streams(const uint8_t *data, size_t len, const pp_scan_options *o
             break;
         }
     }
+    /* the nesting budget over everything built, after the streams ran */
+    if (st->error.code == PP_OK) {
+        pp_val *roots = pp_malloc((st->nstreams ? st->nstreams : 1) * sizeof *roots);
+        if (!roots)
+            return PP_E_NOMEM;
+        for (size_t i = 0; i < st->nstreams; i++)
+            roots[i] = st->streams[i].root;
+        int rc = pp_graph_check_depth(roots, st->nstreams, st->graph.events,
+                                      opt->limits.v[PP_LIMIT_NESTING], &st->error);
+        pp_free(roots);
+        if (rc == PP_E_NOMEM)
+            return PP_E_NOMEM;
+        if (rc)
+            pp_error_set_stream(&st->error, st->nstreams ? st->names[0] : "pickle");
+    }
     return PP_OK;
 }
 

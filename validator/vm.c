@@ -54,6 +54,8 @@ typedef struct vm {
 
 typedef pp_err (*op_fn)(vm *v);
 
+#define PP_MAX_GLOBAL_NAME 1024
+
 /* ---- errors ------------------------------------------------------------------------------- */
 
 static const char *opname(const vm *v)
@@ -404,6 +406,11 @@ static pp_err find_class(vm *v, const uint8_t *mod, size_t modlen, const uint8_t
 {
     if (modlen == 0)
         return FAIL(v, PP_E_BAD_VALUE, "empty module name in %s", opname(v));
+    /* hostile: every lookup hashes its names, so a huge memoised name reused by many
+     * STACK_GLOBALs would make resolution quadratic; no importable name is this long */
+    if (modlen > PP_MAX_GLOBAL_NAME || namelen > PP_MAX_GLOBAL_NAME)
+        return FAIL(v, PP_E_UNSUPPORTED, "%s name of %zu bytes is longer than %d", opname(v),
+                    modlen > namelen ? modlen : namelen, PP_MAX_GLOBAL_NAME);
     const char *m = (const char *)mod, *n = (const char *)name;
     size_t ml = modlen, nl = namelen;
     int renamed = 0;

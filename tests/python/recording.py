@@ -578,9 +578,10 @@ def _document(rec, ok, result=None, exc=None):
     return doc
 
 
-def record(data, flavor):
-    """The canonical document for `data` as CPython's `flavor` ("c" or "py") unpickler reads it.
-    Raises SkipCase when the answer depends on this process's limits."""
+def record(data, flavor, encoding="ASCII"):
+    """The canonical document for `data` as CPython's `flavor` ("c" or "py") unpickler reads it,
+    constructed with `encoding` (how Python-2 str payloads are decoded: "ASCII", "latin1",
+    "utf-8" or "bytes"). Raises SkipCase when the answer depends on this process's limits."""
     global _current
     if flavor not in ("c", "py", "c-emu"):
         raise ValueError(flavor)
@@ -592,10 +593,10 @@ def record(data, flavor):
             warnings.simplefilter("ignore")
             try:
                 if flavor == "c":
-                    u = _CUnpickler(_WholeInput(data))
+                    u = _CUnpickler(_WholeInput(data), encoding=encoding)
                 else:
                     f = io.BytesIO(data)
-                    u = (_PyUnpickler if flavor == "py" else _CEmuUnpickler)(f)
+                    u = (_PyUnpickler if flavor == "py" else _CEmuUnpickler)(f, encoding=encoding)
                     u._pp_input_len = len(data)
                     u._pp_file = f
                 result = u.load()
@@ -614,6 +615,43 @@ def record(data, flavor):
                 raise SkipCase("RecursionError") from None
     finally:
         _current = prev
+
+
+def real_load_document(data, flavor):
+    """The document of a *real* pickle.loads / pickle._loads of a stream that makes no lookups
+    (so nothing is imported or called): checks the recorders against CPython itself. Returns
+    None when the load looked something up after all."""
+    if flavor not in ("c", "py"):
+        raise ValueError(flavor)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            if flavor == "c":
+                value = pickle.loads(data)
+            else:
+                u = _NoGlobalsPyUnpickler(io.BytesIO(data))
+                u._pp_input_len = len(data)
+                value = u.load()
+        except _SawGlobal:
+            return None
+        except (RecursionError, MemoryError) as e:
+            raise SkipCase(type(e).__name__) from None
+        except Exception as e:
+            return {"ok": False, "exception": type(e).__name__}
+    try:
+        return {"ok": True, "lookups": [], "nodes": [],
+                "streams": [{"result": _Writer(_Recorder()).value(value)}]}
+    except RecursionError:
+        raise SkipCase("RecursionError") from None
+
+
+class _SawGlobal(Exception):
+    pass
+
+
+class _NoGlobalsPyUnpickler(_PyUnpickler):
+    def find_class(self, module, name):
+        raise _SawGlobal()
 
 
 def record_both(data):

@@ -53,6 +53,11 @@ FAILDIR = os.environ.get("PP_DIFF_FAILDIR") or os.path.join(
     tempfile.gettempdir(), "pickleproof-differential-failures")
 PICKLEPROOF = os.environ.get("PICKLEPROOF")
 FLAVORS = ("c", "py")
+# Extra modes for the streams that carry Python-2 str payloads (STRING, BINSTRING,
+# SHORT_BINSTRING): the unpickler's encoding= argument, --encoding on our side.
+ENCODINGS = {"latin1": "latin1", "bytes": "bytes", "utf-8": "utf-8"}
+MODES = FLAVORS + tuple("%s/%s" % (fl, enc) for fl in FLAVORS for enc in ENCODINGS)
+PY2STR = {"STRING", "BINSTRING", "SHORT_BINSTRING"}
 CONSERVATIVE = {"limit-exceeded", "unsupported"}
 
 # ---------------------------------------------------------------------------------------------
@@ -173,6 +178,28 @@ def _short(v):
     return s if len(s) <= 160 else s[:157] + "..."
 
 
+def _utf16(s):
+    """JSON cannot tell two escaped lone surrogates ("\\ud83d\\ude00") from the astral character
+    they pair into, so names from STACK_GLOBAL operands decoded with surrogatepass are compared
+    after pairing surrogates on both sides."""
+    if isinstance(s, str):
+        return s.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+    return s
+
+
+def _names(lookups):
+    return [[_utf16(m), _utf16(n)] for m, n in lookups] if isinstance(lookups, list) else lookups
+
+
+def _nodes_names(nodes):
+    out = []
+    for n in nodes if isinstance(nodes, list) else []:
+        if isinstance(n, dict) and isinstance(n.get("global"), list):
+            n = dict(n, **{"global": [_utf16(x) for x in n["global"]]})
+        out.append(n)
+    return out
+
+
 def _is_prefix(a, b):
     return len(a) <= len(b) and b[:len(a)] == a
 
@@ -181,8 +208,8 @@ def compare(data, ref, ours, flavor):
     """(category, detail) for one flavour. ref: CPython's document, ours: the CLI's."""
     if not isinstance(ours, dict) or "ok" not in ours:
         return "MISMATCH:bad-output", "not a document: %s" % _short(ours)
-    r_lookups = ref["lookups"]
-    o_lookups = ours.get("lookups", [])
+    r_lookups = _names(ref["lookups"])
+    o_lookups = _names(ours.get("lookups", []))
     name = ours.get("error")
     if not ref["ok"]:
         if ours["ok"]:
@@ -221,9 +248,9 @@ def compare(data, ref, ours, flavor):
             return "stricter:frame-overrun", None
         return "MISMATCH:rejects-valid", "%s at %s: %s" % (name, ours.get("offset"), ours.get("message"))
     # both loaded: the documents must be equal
-    o_nodes = ours.get("nodes", [])
+    o_nodes = _nodes_names(ours.get("nodes", []))
     streams = ours.get("streams") or [{}]
-    a = {"lookups": r_lookups, "nodes": ref["nodes"], "result": ref["streams"][0]["result"]}
+    a = {"lookups": r_lookups, "nodes": _nodes_names(ref["nodes"]), "result": ref["streams"][0]["result"]}
     b = {"lookups": o_lookups, "nodes": o_nodes, "result": streams[0].get("result", "<absent>")}
     if len(streams) > 1 or trailing:  # later streams may add nodes/lookups: compare stream 0 only
         b["lookups"] = b["lookups"][:len(a["lookups"])]
@@ -252,13 +279,19 @@ def _init_worker():
     sys.stderr = open(os.devnull, "w")
 
 
+def _mode(mode):
+    """("c", "ASCII") for "c", ("py", "bytes") for "py/bytes"."""
+    fl, _, enc = mode.partition("/")
+    return fl, ENCODINGS.get(enc, "ASCII")
+
+
 def _judge_batch(job):
     """Runs the recorders on one batch and compares with the CLI's documents (if any)."""
     corpus, names, vm_files = job
     vm = {}
-    for fl, path in (vm_files or {}).items():
+    for mode, path in (vm_files or {}).items():
         with open(path) as f:
-            vm[fl] = json.load(f)
+            vm[mode] = json.load(f)
     out = []
     for name in names:
         with open(os.path.join(corpus, name), "rb") as f:
@@ -281,20 +314,47 @@ def _judge_batch(job):
             if not same:
                 rec["selfcheck_detail"] = _first_diff(
                     {k: c.get(k) for k in ("ok",) + keys}, {k: e.get(k) for k in ("ok",) + keys})
+        # the recorders against CPython itself, where nothing is looked up
+        rec["realcheck"] = "n/a"
         for fl in FLAVORS:
-            ref = docs[fl]
-            if fl not in vm:
+            d = docs[fl]
+            if "skip" in d or d["lookups"]:
                 continue
-            ours = vm[fl].get(name)
-            if "skip" in ref:
-                rec[fl] = ("skipped:" + ref["skip"], None)
-            elif isinstance(ours, str):  # CRASH/HANG/SANITIZER found by the runner
-                rec[fl] = ("MISMATCH:" + ours, vm[fl].get(name + ":detail"))
+            try:
+                real = recording.real_load_document(data, fl)
+            except recording.SkipCase:
+                continue
+            if real is None:
+                continue
+            same = real["ok"] == d["ok"] and (not d["ok"] or recording.normalize(real["streams"])
+                                                == recording.normalize(d["streams"]))
+            if not same:
+                rec["realcheck"] = "DIFF"
+                rec["realcheck_detail"] = "%s: real %s vs recorder %s" % (
+                    fl, _short(real), _short({k: d.get(k) for k in ("ok", "exception", "streams")}))
+                break
+            rec["realcheck"] = "same"
+        for mode in MODES:
+            if mode not in vm or name not in vm[mode]:
+                continue
+            if mode in docs:
+                ref = docs[mode]
             else:
-                cat, detail = compare(data, ref, ours, fl)
-                rec[fl] = (cat, detail)
+                fl, enc = _mode(mode)
+                try:
+                    ref = recording.record(data, fl, enc)
+                except recording.SkipCase as e:
+                    ref = {"skip": str(e)}
+            ours = vm[mode].get(name)
+            if "skip" in ref:
+                rec[mode] = ("skipped:" + ref["skip"], None)
+            elif isinstance(ours, str):  # CRASH/HANG/SANITIZER found by the runner
+                rec[mode] = ("MISMATCH:" + ours, vm[mode].get(name + ":detail"))
+            else:
+                cat, detail = compare(data, ref, ours, _mode(mode)[0])
+                rec[mode] = (cat, detail)
                 if cat.startswith("MISMATCH") or cat == "both-reject/lookups-differ":
-                    rec[fl + ":docs"] = {"cpython": ref, "ours": ours}
+                    rec[mode + ":docs"] = {"cpython": ref, "ours": ours}
         out.append(rec)
     return out
 
@@ -307,9 +367,10 @@ def _sanitizer_report(stderr):
             or "LeakSanitizer" in stderr or "UndefinedBehaviorSanitizer" in stderr)
 
 
-def _run_cli(flavor, paths, timeout):
+def _run_cli(mode, paths, timeout):
     """[doc or "CRASH"/"HANG"/"SANITIZER"/"BAD-OUTPUT"], detail per file."""
-    cmd = [PICKLEPROOF, "dump", "--json", "--flavor", flavor] + paths
+    fl, _, enc = mode.partition("/")
+    cmd = [PICKLEPROOF, "dump", "--json", "--flavor", fl] + (["--encoding", enc] if enc else []) + paths
     try:
         p = subprocess.run(cmd, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -319,7 +380,9 @@ def _run_cli(flavor, paths, timeout):
         raise RuntimeError("%s exited 2 (usage/operational error): %s" % (" ".join(cmd[:5]), err[-2000:]))
     if p.returncode < 0 or p.returncode > 2 or _sanitizer_report(err):
         return None, "exit %d: %s" % (p.returncode, err[-1500:])
-    lines = p.stdout.decode("utf-8", "replace").splitlines()
+    lines = p.stdout.decode("utf-8", "replace").split("\n")  # not splitlines(): U+2028 may occur
+    if lines and lines[-1] == "":
+        lines.pop()
     if len(lines) != len(paths):
         return None, "%d lines for %d files" % (len(lines), len(paths))
     docs = []
@@ -332,16 +395,16 @@ def _run_cli(flavor, paths, timeout):
 
 
 def _cli_batch(job):
-    corpus, names, flavor, outpath = job
+    corpus, names, mode, outpath = job
     paths = [os.path.join(corpus, n) for n in names]
-    docs, why = _run_cli(flavor, paths, timeout=max(60, len(paths) // 2))
+    docs, why = _run_cli(mode, paths, timeout=max(60, len(paths) // 2))
     result = {}
     if docs is not None:
         result = dict(zip(names, docs))
     else:  # find the culprits one by one
         for n, p in zip(names, paths):
             try:
-                d, why1 = _run_cli(flavor, [p], timeout=20)
+                d, why1 = _run_cli(mode, [p], timeout=20)
             except RuntimeError as e:
                 d, why1 = None, str(e)
             if d is not None:
@@ -381,10 +444,18 @@ def session(tmp_path_factory):
             pytest.fail("PICKLEPROOF=%s is not an executable" % PICKLEPROOF)
         jobs = []
         for i, b in enumerate(batches):
-            for fl in FLAVORS:
-                out = os.path.join(tmp, "vm-%s-%04d.json" % (fl, i))
-                vm_files[i][fl] = out
-                jobs.append((corpus, b, fl, out))
+            py2 = []
+            for n in b:
+                with open(os.path.join(corpus, n), "rb") as f:
+                    if any(op in PY2STR for op, _, _ in walk(f.read())):
+                        py2.append(n)
+            for mode in MODES:
+                names_ = b if "/" not in mode else py2
+                if not names_:
+                    continue
+                out = os.path.join(tmp, "vm-%s-%04d.json" % (mode.replace("/", "-"), i))
+                vm_files[i][mode] = out
+                jobs.append((corpus, names_, mode, out))
         with concurrent.futures.ThreadPoolExecutor(JOBS) as ex:
             list(ex.map(_cli_batch, jobs))
     t_cli = time.time() - t0 - t_gen
@@ -408,6 +479,8 @@ def _hex(data, limit=240):
 def _summary(session, flavor):
     counts = collections.Counter(r[flavor][0] for r in session["results"] if flavor in r)
     lines = ["flavor %s: %d cases" % (flavor, sum(counts.values()))]
+    if not counts:
+        lines.append("  (no cases)")
     for k, v in sorted(counts.items(), key=lambda kv: (kv[0].startswith("MISMATCH"), kv[0])):
         lines.append("  %-40s %6d" % (k, v))
     return counts, "\n".join(lines)
@@ -454,18 +527,24 @@ def test_recorders_selfcheck(session, capsys):
     with capsys.disabled():
         print("\n[differential] recorder self-check: %s; C vs Py outcomes: %s"
               % (dict(counts), dict(cpy)))
-    bad = [r for r in res if r["selfcheck"] == "DIFF"]
+    real = collections.Counter(r["realcheck"] for r in res)
+    with capsys.disabled():
+        print("[differential] recorders vs real pickle.loads/_loads (streams without globals): %s"
+              % dict(real))
+    bad = [r for r in res if r["selfcheck"] == "DIFF" or r["realcheck"] == "DIFF"]
     msg = []
     for r in bad[:5]:
         with open(os.path.join(session["corpus"], r["name"]), "rb") as f:
-            msg.append("%s %s\n    %s" % (r["name"], _hex(f.read()), r.get("selfcheck_detail")))
+            msg.append("%s %s\n    %s" % (r["name"], _hex(f.read()),
+                                           r.get("selfcheck_detail") or r.get("realcheck_detail")))
     if bad:
         pytest.fail("%d cases where the C unpickler differs from the C emulation (an unknown C/Py "
-                    "difference):\n%s" % (len(bad), "\n".join(msg)), pytrace=False)
+                    "difference) or a recorder from the real unpickler:\n%s" % (len(bad), "\n".join(msg)),
+                    pytrace=False)
     assert counts["skip"] < len(res) // 50
 
 
-@pytest.mark.parametrize("flavor", FLAVORS)
+@pytest.mark.parametrize("flavor", MODES)
 def test_vm_matches_cpython(session, flavor, capsys):
     if not session["have_cli"]:
         pytest.skip("PICKLEPROOF is not set")
@@ -478,7 +557,7 @@ def test_vm_matches_cpython(session, flavor, capsys):
         os.makedirs(FAILDIR, exist_ok=True)
         for r in bad + warn:
             shutil.copy(os.path.join(session["corpus"], r["name"]), os.path.join(FAILDIR, r["name"]))
-            with open(os.path.join(FAILDIR, r["name"] + "." + flavor + ".json"), "w") as f:
+            with open(os.path.join(FAILDIR, r["name"] + "." + flavor.replace("/", "-") + ".json"), "w") as f:
                 json.dump({"category": r[flavor][0], "detail": r[flavor][1],
                            "documents": r.get(flavor + ":docs")}, f, indent=1)
         report.append("inputs and documents written to %s" % FAILDIR)
