@@ -253,6 +253,18 @@ static int cmd_dump(cli *c)
     return status;
 }
 
+typedef struct explain_arg {
+    const cli *c;
+    pp_buf *b;
+} explain_arg;
+
+static void render_explain(void *arg, const pp_scan_state *st, const pp_report *r)
+{
+    explain_arg *a = arg;
+    pp_explain(&st->graph, st->streams, st->nstreams, r,
+               a->c->opt.limits.v[PP_LIMIT_NESTING], a->b, a->c->color);
+}
+
 static int cmd_explain(cli *c)
 {
     if (c->nfiles != 1)
@@ -267,25 +279,20 @@ static int cmd_explain(cli *c)
     pp_scan_options o = c->opt;
     o.path = c->files[0];
     pp_report *r = NULL;
-    pp_scan_state st;
-    int status = EXIT_USAGE;
-    if (pp_scan_buffer(in.data, in.len, &o, &r) != PP_OK ||
-        pp_scan_streams(in.data, in.len, &o, false, &st) != PP_OK) {
+    pp_buf b;
+    pp_buf_init(&b);
+    explain_arg a = {c, &b};
+    if (pp_scan_explain(in.data, in.len, &o, render_explain, &a, &r) != PP_OK) {
         fprintf(stderr, "pickleproof: %s: out of memory\n", c->files[0]);
-        pp_report_free(r);
+        pp_buf_free(&b);
         pp_input_close(&in);
         return EXIT_USAGE;
     }
-    pp_buf b;
-    pp_buf_init(&b);
-    pp_explain(&st.graph, st.streams, st.nstreams, r, o.limits.v[PP_LIMIT_NESTING], &b,
-               c->color);
     if (b.p)
         fwrite(b.p, 1, b.n, stdout);
     pp_report_write_text(r, stdout, c->color);
-    status = exit_for(r);
+    int status = exit_for(r);
     pp_buf_free(&b);
-    pp_scan_state_free(&st);
     pp_report_free(r);
     pp_input_close(&in);
     return status;

@@ -72,6 +72,10 @@ typedef enum pp_limit_id {
     PP_LIMIT_PAYLOAD,         /* "payload-bytes": one string/bytes payload */
     PP_LIMIT_GRAPH_MEMORY,    /* "graph-memory": bytes of graph nodes in the arena */
     PP_LIMIT_STREAMS,         /* "streams": pickles stacked in one input */
+    PP_LIMIT_INFLATED_BYTES,  /* "inflated-bytes": total bytes decompressed from one input */
+    PP_LIMIT_INFLATE_RATIO,   /* "inflate-ratio": decompressed / compressed bytes of a member */
+    PP_LIMIT_ZIP_ENTRIES,     /* "zip-entries": entries in one archive */
+    PP_LIMIT_ARCHIVE_DEPTH,   /* "archive-depth": containers nested in containers */
     PP_LIMIT__COUNT
 } pp_limit_id;
 
@@ -91,7 +95,7 @@ typedef struct pp_error {
     uint64_t offset;  /* byte offset in the input (file offset, not stream-relative) */
     int opcode;       /* opcode byte, or -1 */
     int limit;        /* pp_limit_id when code == PP_E_LIMIT, else -1 */
-    char stream[96];  /* stream name, e.g. "pickle" or "archive/data.pkl" */
+    char stream[256]; /* container path of the stream, e.g. "m.pt!archive/data.pkl" */
     char msg[224];    /* lowercase, names the thing and the number */
 } pp_error;
 
@@ -142,6 +146,20 @@ typedef struct pp_finding {
     char *message;
 } pp_finding;
 
+/* Where the raw bytes of one array live, proven inside their container. */
+#define PP_NO_OFFSET UINT64_MAX
+#define PP_MAX_NDIM 32
+typedef struct pp_array_region {
+    char *where;          /* container path of the decoded bytes, e.g. "m.pt!archive/data/0" */
+    uint64_t offset;      /* offset of the first byte within `where` */
+    uint64_t file_offset; /* absolute offset in the input file, PP_NO_OFFSET if compressed */
+    uint64_t nbytes;
+    char dtype[32];       /* numpy dtype string, e.g. "<f8" */
+    uint32_t ndim;
+    uint64_t shape[PP_MAX_NDIM];
+    char order;           /* 'C' or 'F' */
+} pp_array_region;
+
 typedef struct pp_report {
     pp_verdict verdict;
     char *path;      /* as given, or "<memory>" */
@@ -156,6 +174,8 @@ typedef struct pp_report {
     char **policies;
     size_t npolicies;
     const char *sandbox; /* sandbox actually used: "off" until the sandbox lands */
+    pp_array_region *arrays; /* array payloads found, in stream order (never read when scanning) */
+    size_t narrays;
 } pp_report;
 
 typedef struct pp_scan_options {

@@ -40,9 +40,9 @@ static bool bigint_eq_float(const uint8_t *p, size_t n, double f)
     if (shift < 0)
         return false;
     /* |value| as little-endian magnitude */
-    uint8_t mag[64];
+    uint8_t mag[160];
     if (n > sizeof mag)
-        return false; /* |value| >= 2^504: compare only through overflow below */
+        return false; /* |value| >= 2^1272 exceeds every finite float */
     unsigned carry = 1;
     for (size_t i = 0; i < n; i++) {
         unsigned b = neg ? (unsigned)(uint8_t)~p[i] + carry : p[i];

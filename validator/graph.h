@@ -52,7 +52,8 @@ typedef enum pp_nkind {
     PP_N_CALL,       /* callable(*args): REDUCE, INST/OBJ with arguments */
     PP_N_NEW,        /* cls.__new__(cls, *args, **kwargs): NEWOBJ(_EX), INST/OBJ without args */
     PP_N_PERSID,     /* persistent_load(pid) */
-    PP_N_EXT         /* copyreg extension code */
+    PP_N_EXT,        /* copyreg extension code */
+    PP_N_ARRAY       /* an array whose raw bytes a container located (u.array.region) */
 } pp_nkind;
 
 /* Node flags. */
@@ -122,6 +123,9 @@ typedef struct pp_node {
         struct {
             int64_t code;
         } ext;
+        struct {
+            uint64_t region; /* index into the report's arrays */
+        } array;
     } u;
 } pp_node;
 

@@ -7,7 +7,9 @@ static const char *const names[PP_LIMIT__COUNT] = {
     [PP_LIMIT_STACK] = "stack-depth",         [PP_LIMIT_MARKS] = "marks",
     [PP_LIMIT_MEMO] = "memo-entries",         [PP_LIMIT_NESTING] = "nesting-depth",
     [PP_LIMIT_PAYLOAD] = "payload-bytes",     [PP_LIMIT_GRAPH_MEMORY] = "graph-memory",
-    [PP_LIMIT_STREAMS] = "streams",
+    [PP_LIMIT_STREAMS] = "streams",           [PP_LIMIT_INFLATED_BYTES] = "inflated-bytes",
+    [PP_LIMIT_INFLATE_RATIO] = "inflate-ratio", [PP_LIMIT_ZIP_ENTRIES] = "zip-entries",
+    [PP_LIMIT_ARCHIVE_DEPTH] = "archive-depth",
 };
 
 const char *pp_limit_name(pp_limit_id id)
@@ -30,6 +32,10 @@ void pp_limits_default(pp_limits *l)
     l->v[PP_LIMIT_PAYLOAD] = (uint64_t)4 << 30;
     l->v[PP_LIMIT_GRAPH_MEMORY] = (uint64_t)2 << 30;
     l->v[PP_LIMIT_STREAMS] = 64;
+    l->v[PP_LIMIT_INFLATED_BYTES] = (uint64_t)16 << 30;
+    l->v[PP_LIMIT_INFLATE_RATIO] = 1000;
+    l->v[PP_LIMIT_ZIP_ENTRIES] = 65536;
+    l->v[PP_LIMIT_ARCHIVE_DEPTH] = 4;
 }
 
 pp_err pp_limits_set(pp_limits *l, const char *assignment)

@@ -187,6 +187,9 @@ void pp_report_free(pp_report *r)
     pp_free(ri->graw);
     pp_free(ri->slots);
     free_policies(r);
+    for (size_t i = 0; i < r->narrays; i++)
+        pp_free(r->arrays[i].where);
+    pp_free(r->arrays);
     pp_free(r->path);
     pp_free(r->container);
     pp_free(ri);

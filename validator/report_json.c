@@ -145,7 +145,28 @@ pp_err pp_report_json(const pp_report *r, pp_buf *b)
     pp_buf_putc(b, ',');
     json_key(b, "policy");
     json_strings(b, r->policies, r->npolicies);
-    pp_buf_putc(b, '}');
+    pp_buf_puts(b, ",\"arrays\":[");
+    for (size_t i = 0; i < r->narrays; i++) {
+        const pp_array_region *a = &r->arrays[i];
+        if (i)
+            pp_buf_putc(b, ',');
+        pp_buf_putc(b, '{');
+        json_key(b, "where");
+        pp_buf_json_str(b, a->where, strlen(a->where));
+        pp_buf_printf(b, ",\"offset\":%llu,\"file_offset\":", (unsigned long long)a->offset);
+        if (a->file_offset == PP_NO_OFFSET)
+            pp_buf_puts(b, "null");
+        else
+            pp_buf_printf(b, "%llu", (unsigned long long)a->file_offset);
+        pp_buf_printf(b, ",\"nbytes\":%llu,", (unsigned long long)a->nbytes);
+        json_key(b, "dtype");
+        pp_buf_json_str(b, a->dtype, strnlen(a->dtype, sizeof a->dtype));
+        pp_buf_puts(b, ",\"shape\":[");
+        for (uint32_t k = 0; k < a->ndim && k < PP_MAX_NDIM; k++)
+            pp_buf_printf(b, "%s%llu", k ? "," : "", (unsigned long long)a->shape[k]);
+        pp_buf_printf(b, "],\"order\":\"%c\"}", a->order == 'F' ? 'F' : 'C');
+    }
+    pp_buf_puts(b, "]}");
     return pp_buf_ok(b) ? PP_OK : PP_E_NOMEM;
 }
 

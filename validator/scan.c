@@ -4,6 +4,9 @@
 #include "err.h"
 #include "policy.h"
 #include "report.h"
+#include "container.h"
+
+#include <stdarg.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -126,6 +129,315 @@ static pp_err report_error(pp_report *r, const pp_error *e)
                                  e->msg);
 }
 
+/* ---- the scan context that containers feed --------------------------------------------------- */
+
+struct pp_scan_ctx {
+    const pp_scan_options *opt;
+    pp_report *r;
+    pp_scan_state st;
+    size_t scap;
+    void **kept;
+    size_t nkept, keptcap;
+    pp_policy_hooks hooks;
+    bool has_hooks;
+    unsigned depth;
+    uint64_t inflated;
+    const uint8_t *input;
+    size_t input_len;
+    bool container_set;
+};
+
+const pp_scan_options *pp_ctx_options(const pp_scan_ctx *c)
+{
+    return c->opt;
+}
+
+pp_report *pp_ctx_report(pp_scan_ctx *c)
+{
+    return c->r;
+}
+
+const uint8_t *pp_ctx_input(const pp_scan_ctx *c, size_t *len)
+{
+    *len = c->input_len;
+    return c->input;
+}
+
+pp_err pp_ctx_keep(pp_scan_ctx *c, void *buf)
+{
+    if (c->nkept == c->keptcap) {
+        size_t nc = c->keptcap ? c->keptcap * 2 : 8;
+        void **nk = pp_realloc(c->kept, nc * sizeof *nk);
+        if (!nk) {
+            pp_free(buf);
+            return PP_E_NOMEM;
+        }
+        c->kept = nk;
+        c->keptcap = nc;
+    }
+    c->kept[c->nkept++] = buf;
+    return PP_OK;
+}
+
+pp_err pp_ctx_region(pp_scan_ctx *c, const pp_array_region *reg, uint64_t *index)
+{
+    pp_report *r = c->r;
+    if ((r->narrays & (r->narrays - 1)) == 0) { /* grow at powers of two */
+        size_t nc = r->narrays ? r->narrays * 2 : 4;
+        pp_array_region *na = pp_realloc(r->arrays, nc * sizeof *na);
+        if (!na)
+            return PP_E_NOMEM;
+        r->arrays = na;
+    }
+    pp_array_region *d = &r->arrays[r->narrays];
+    *d = *reg;
+    d->where = pp_strdup(reg->where ? reg->where : "");
+    if (!d->where)
+        return PP_E_NOMEM;
+    if (index)
+        *index = r->narrays;
+    r->narrays++;
+    return PP_OK;
+}
+
+pp_err pp_ctx_finding(pp_scan_ctx *c, const char *rule, const char *severity, uint64_t offset,
+                      const char *where, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return pp_report_add_finding(c->r, rule, severity, NULL, -1, offset, where, "%s", msg);
+}
+
+pp_err pp_ctx_error(pp_scan_ctx *c, pp_err code, uint64_t offset, const char *where,
+                    const char *fmt, ...)
+{
+    if (c->st.error.code != PP_OK)
+        return code;
+    char msg[sizeof c->st.error.msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pp_fail(&c->st.error, code, offset, -1, "%s", msg);
+    pp_error_set_stream(&c->st.error, where);
+    return code;
+}
+
+pp_err pp_ctx_limit(pp_scan_ctx *c, pp_limit_id id, uint64_t offset, const char *where)
+{
+    if (c->st.error.code != PP_OK)
+        return PP_E_LIMIT;
+    pp_fail_limit(&c->st.error, id, offset, -1, c->opt->limits.v[id]);
+    pp_error_set_stream(&c->st.error, where);
+    return PP_E_LIMIT;
+}
+
+pp_err pp_ctx_set_container(pp_scan_ctx *c, const char *desc)
+{
+    if (c->container_set)
+        return PP_OK;
+    c->container_set = true;
+    return pp_report_set_container(c->r, desc);
+}
+
+void pp_ctx_set_policy_hooks(pp_scan_ctx *c, const pp_policy_hooks *hooks)
+{
+    c->hooks = *hooks;
+    c->has_hooks = true;
+}
+
+pp_err pp_ctx_inflated(pp_scan_ctx *c, uint64_t n, const char *where)
+{
+    uint64_t cap = c->opt->limits.v[PP_LIMIT_INFLATED_BYTES];
+    if (n > cap || c->inflated > cap - n)
+        return pp_ctx_limit(c, PP_LIMIT_INFLATED_BYTES, 0, where);
+    c->inflated += n;
+    return PP_OK;
+}
+
+/* One VM run over data[pos..len) as stream number st.nstreams. */
+static pp_err run_one(pp_scan_ctx *c, const uint8_t *data, size_t len, size_t pos, uint64_t base,
+                      const char *name, const pp_stream_opts *so, pp_error *e, size_t *events)
+{
+    pp_scan_state *st = &c->st;
+    if (add_stream(st, &c->scap))
+        return PP_E_NOMEM;
+    size_t i = st->nstreams;
+    snprintf(st->names[i], PP_MAX_STREAM_NAME, "%s", name);
+    pp_vm_options vo = {
+        .flavor = so->flavor,
+        .encoding = so->encoding,
+        .limits = &c->opt->limits,
+        .stream_name = st->names[i],
+        .stream_index = (uint32_t)i,
+        .persistent_ids = so->persistent_ids,
+        .hooks = so->hooks,
+    };
+    pp_error_clear(e);
+    *events = st->graph.nevents;
+    return pp_vm_run(&st->graph, data + pos, len - pos, base + pos, &vo, &st->streams[i], e);
+}
+
+pp_err pp_ctx_stream(pp_scan_ctx *c, const uint8_t *data, size_t len, uint64_t base,
+                     const char *name, const pp_stream_opts *so, size_t *end_out)
+{
+    pp_scan_state *st = &c->st;
+    size_t pos = 0;
+    if (base == PP_NO_OFFSET)
+        base = 0;
+    for (unsigned k = 0;; k++) {
+        char nm[PP_MAX_STREAM_NAME];
+        if (k == 0)
+            snprintf(nm, sizeof nm, "%s", name);
+        else
+            snprintf(nm, sizeof nm, "%s#%u", name, k);
+        pp_error e;
+        size_t before = 0;
+        pp_err rc = run_one(c, data, len, pos, base, nm, so, &e, &before);
+        if (rc == PP_E_NOMEM && e.code == PP_OK)
+            return PP_E_NOMEM;
+        size_t i = st->nstreams;
+        if (k > 0 && rc != PP_OK && st->graph.nevents == before && rc != PP_E_LIMIT &&
+            rc != PP_E_NOMEM) {
+            /* Not a pickle that does anything: plain trailing bytes after the last STOP. */
+            return pp_ctx_finding(c, "trailing-data", "medium", base + pos, name,
+                                  "%llu bytes after STOP at offset %llu are not a pickle",
+                                  (unsigned long long)(len - pos),
+                                  (unsigned long long)(base + pos));
+        }
+        st->nstreams++;
+        if (rc != PP_OK) {
+            if (st->error.code == PP_OK)
+                st->error = e;
+            return rc;
+        }
+        pos = (size_t)(st->streams[i].end - base);
+        if (k == 0 && end_out)
+            *end_out = pos;
+        if (pos >= len || so->single || so->allow_trailing)
+            return PP_OK;
+        if (st->nstreams >= c->opt->limits.v[PP_LIMIT_STREAMS])
+            return pp_ctx_limit(c, PP_LIMIT_STREAMS, base + pos, name);
+    }
+}
+
+pp_err pp_container_pickle(pp_scan_ctx *c, const uint8_t *data, size_t len, uint64_t base,
+                           const char *where)
+{
+    pp_ctx_set_container(c, "pickle");
+    pp_stream_opts so = {.flavor = c->opt->flavor, .encoding = c->opt->encoding};
+    /* a bare pickle file is the stream "pickle"; inside a container, its container path */
+    pp_err rc = pp_ctx_stream(c, data, len, base, c->depth <= 1 ? "pickle" : where, &so, NULL);
+    return rc == PP_E_NOMEM ? rc : PP_OK;
+}
+
+pp_err pp_ctx_scan_any(pp_scan_ctx *c, const uint8_t *data, size_t len, uint64_t base,
+                       const char *where)
+{
+    if (c->depth >= c->opt->limits.v[PP_LIMIT_ARCHIVE_DEPTH])
+        return pp_ctx_limit(c, PP_LIMIT_ARCHIVE_DEPTH, base == PP_NO_OFFSET ? 0 : base, where);
+    c->depth++;
+    pp_err rc;
+    switch (pp_detect(data, len)) {
+    case PP_CT_JOBLIB:
+    case PP_CT_COMPRESSED:
+    case PP_CT_JOBLIB_ZF: rc = pp_container_joblib(c, data, len, base, where); break;
+    case PP_CT_NPY: rc = pp_container_npy(c, data, len, base, where); break;
+    case PP_CT_ZIP: rc = pp_container_zip(c, data, len, base, where); break;
+    case PP_CT_TORCH_LEGACY: rc = pp_container_torch_legacy(c, data, len, base, where); break;
+    case PP_CT_TAR: rc = pp_container_tar(c, data, len, base, where); break;
+    default: rc = pp_container_joblib(c, data, len, base, where); break;
+    }
+    c->depth--;
+    return rc;
+}
+
+static void ctx_free(pp_scan_ctx *c)
+{
+    for (size_t i = 0; i < c->nkept; i++)
+        pp_free(c->kept[i]);
+    pp_free(c->kept);
+    pp_scan_state_free(&c->st);
+}
+
+/* Runs the containers and the VM; leaves the graph in c for the judgement (and explain). */
+static pp_err ctx_run(pp_scan_ctx *c, const uint8_t *data, size_t len, const pp_scan_options *opt,
+                      pp_report *r)
+{
+    memset(c, 0, sizeof *c);
+    c->opt = opt;
+    c->r = r;
+    c->input = data;
+    c->input_len = len;
+    pp_error_clear(&c->st.error);
+    pp_graph_init(&c->st.graph, opt->limits.v[PP_LIMIT_GRAPH_MEMORY]);
+    if (len > opt->limits.v[PP_LIMIT_INPUT_BYTES]) {
+        pp_ctx_limit(c, PP_LIMIT_INPUT_BYTES, 0, "file");
+        return PP_OK;
+    }
+    const char *where = opt->path ? opt->path : "<memory>";
+    pp_err rc = pp_ctx_scan_any(c, data, len, 0, where);
+    if (rc == PP_E_NOMEM)
+        return rc;
+    if (!c->container_set)
+        pp_ctx_set_container(c, "pickle");
+    return PP_OK;
+}
+
+/* The nesting budget over everything built, after the streams ran. */
+static pp_err check_depth(pp_scan_ctx *c)
+{
+    pp_scan_state *st = &c->st;
+    if (st->error.code != PP_OK)
+        return PP_OK;
+    pp_val *roots = pp_malloc((st->nstreams ? st->nstreams : 1) * sizeof *roots);
+    if (!roots)
+        return PP_E_NOMEM;
+    for (size_t i = 0; i < st->nstreams; i++)
+        roots[i] = st->streams[i].root;
+    int rc = pp_graph_check_depth(roots, st->nstreams, st->graph.events,
+                                  c->opt->limits.v[PP_LIMIT_NESTING], &st->error);
+    pp_free(roots);
+    if (rc == PP_E_NOMEM)
+        return PP_E_NOMEM;
+    if (rc)
+        pp_error_set_stream(&st->error, st->nstreams ? st->names[0] : "pickle");
+    return PP_OK;
+}
+
+static pp_err judge(pp_scan_ctx *c)
+{
+    pp_scan_state *st = &c->st;
+    pp_report *r = c->r;
+    pp_err rc = check_depth(c);
+    if (rc)
+        return rc;
+    r->nstreams = st->nstreams;
+    const char **names = pp_malloc((st->nstreams ? st->nstreams : 1) * sizeof *names);
+    if (!names)
+        return PP_E_NOMEM;
+    for (size_t i = 0; i < st->nstreams; i++)
+        names[i] = st->names[i];
+    /* Judge what ran even if a stream then broke: CPython runs a call before it fails. */
+    rc = pp_policy_check_ex(c->opt->policy, &st->graph, &c->opt->limits, names, st->nstreams,
+                            c->has_hooks ? &c->hooks : NULL, r);
+    pp_free(names);
+    if (rc == PP_E_LIMIT && st->error.code == PP_OK) {
+        /* the judgement's own walk hit a limit: the file is not accepted */
+        pp_fail_limit(&st->error, PP_LIMIT_NESTING, 0, -1, c->opt->limits.v[PP_LIMIT_NESTING]);
+        rc = PP_OK;
+    }
+    if (rc)
+        return rc;
+    if (st->error.code != PP_OK && (rc = report_error(r, &st->error)))
+        return rc;
+    pp_report_decide(r);
+    return PP_OK;
+}
+
 pp_err pp_scan_buffer(const uint8_t *data, size_t len, const pp_scan_options *opt, pp_report **out)
 {
     *out = NULL;
@@ -135,46 +447,38 @@ pp_err pp_scan_buffer(const uint8_t *data, size_t len, const pp_scan_options *op
     if (!r)
         return PP_E_NOMEM;
     r->bytes = len;
-    pp_err rc = pp_report_set_container(r, "pickle");
+    pp_scan_ctx c;
+    pp_err rc = pp_report_set_policies(r, opt->policy);
     if (!rc)
-        rc = pp_report_set_policies(r, opt->policy);
-    pp_scan_state st;
+        rc = ctx_run(&c, data, len, opt, r);
     if (!rc)
-        rc = pp_scan_streams(data, len, opt, false, &st);
+        rc = judge(&c);
+    ctx_free(&c);
     if (rc) {
         pp_report_free(r);
         return rc;
     }
-    r->nstreams = st.nstreams;
-    const char **names = pp_malloc((st.nstreams ? st.nstreams : 1) * sizeof *names);
-    if (!names) {
-        rc = PP_E_NOMEM;
-        goto done;
-    }
-    for (size_t i = 0; i < st.nstreams; i++)
-        names[i] = st.names[i];
-    /* Judge what ran even if the stream then broke: CPython runs a call before it fails. */
-    rc = pp_policy_check(opt->policy, &st.graph, &opt->limits, names, st.nstreams, r);
-    pp_free(names);
-    if (rc == PP_E_LIMIT && st.error.code == PP_OK) {
-        /* the judgement's own walk hit a limit: the file is not accepted */
-        pp_fail_limit(&st.error, PP_LIMIT_NESTING, 0, -1, opt->limits.v[PP_LIMIT_NESTING]);
-        rc = PP_OK;
-    }
-    if (rc)
-        goto done;
-    if (st.error.code != PP_OK && (rc = report_error(r, &st.error)))
-        goto done;
-    if (st.trailing &&
-        (rc = pp_report_add_finding(r, "trailing-data", "medium", NULL, -1, st.trailing_offset,
-                                    st.nstreams ? st.names[st.nstreams - 1] : "pickle",
-                                    "%llu bytes after STOP at offset %llu are not a pickle",
-                                    (unsigned long long)(len - st.trailing_offset),
-                                    (unsigned long long)st.trailing_offset)))
-        goto done;
-    pp_report_decide(r);
-done:
-    pp_scan_state_free(&st);
+    *out = r;
+    return PP_OK;
+}
+
+pp_err pp_scan_explain(const uint8_t *data, size_t len, const pp_scan_options *opt,
+                       pp_explain_fn fn, void *arg, pp_report **out)
+{
+    *out = NULL;
+    pp_report *r = pp_report_new(opt->path);
+    if (!r)
+        return PP_E_NOMEM;
+    r->bytes = len;
+    pp_scan_ctx c;
+    pp_err rc = pp_report_set_policies(r, opt->policy);
+    if (!rc)
+        rc = ctx_run(&c, data, len, opt, r);
+    if (!rc)
+        rc = judge(&c);
+    if (!rc)
+        fn(arg, &c.st, r);
+    ctx_free(&c);
     if (rc) {
         pp_report_free(r);
         return rc;

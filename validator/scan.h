@@ -5,7 +5,7 @@
 
 #include "vm.h"
 
-#define PP_MAX_STREAM_NAME 96
+#define PP_MAX_STREAM_NAME 256
 
 /* Everything scanning an input produced; the graph borrows from the input bytes. */
 typedef struct pp_scan_state {
@@ -25,6 +25,12 @@ typedef struct pp_scan_state {
 pp_err pp_scan_streams(const uint8_t *data, size_t len, const pp_scan_options *opt, bool single,
                        pp_scan_state *st);
 void pp_scan_state_free(pp_scan_state *st);
+
+/* Scans like pp_scan_buffer and, before the graph is freed, calls fn with the streams the
+ * containers produced (for `explain`). */
+typedef void (*pp_explain_fn)(void *arg, const pp_scan_state *st, const pp_report *r);
+pp_err pp_scan_explain(const uint8_t *data, size_t len, const pp_scan_options *opt,
+                       pp_explain_fn fn, void *arg, pp_report **out);
 
 /* Maps a file read-only (or reads stdin for "-"). */
 typedef struct pp_input {

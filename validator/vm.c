@@ -10,6 +10,8 @@
 #include "textarg.h"
 
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct memo_slot {
@@ -19,7 +21,7 @@ typedef struct memo_slot {
 
 #define SLOT_EMPTY 0xffu
 
-typedef struct vm {
+typedef struct pp_vm_io {
     pp_graph *g;
     const pp_vm_options *opt;
     const pp_limits *lim;
@@ -1593,8 +1595,12 @@ static pp_err op_build(vm *v)
         return e;
     if (is_effect_target(inst)) {
         /* Stand-ins have __setstate__: the state is recorded as given. */
-        if (!effect(v, PP_EV_BUILD, inst->u.node, state, pp_val_none()))
+        pp_node *target = inst->u.node;
+        if (!effect(v, PP_EV_BUILD, target, state, pp_val_none()))
             return v->err->code;
+        const pp_vm_hooks *h = v->opt->hooks;
+        if (h && h->after_build)
+            return h->after_build(h->ctx, v, target, state);
         return PP_OK;
     }
     /* Built-in targets have no __setstate__ and no __dict__: only an empty state is a no-op. */
@@ -1819,6 +1825,65 @@ static pp_err op_readonly_buffer(vm *v)
     m->u.view = t->u.node;
     *t = pp_val_node(m);
     return PP_OK;
+}
+
+/* ---- the hook interface ---------------------------------------------------------------- */
+
+pp_err pp_vm_io_take(pp_vm_io *v, uint64_t n, const uint8_t **p)
+{
+    /* hostile: Py's unpickler would read these from the file after the frame, while opcodes
+     * continued from inside it; no writer does that, so refuse rather than model it */
+    if (v->in_frame && v->frame_end != v->c.pos)
+        return FAIL(v, PP_E_UNSUPPORTED, "raw data read inside a frame at offset %llu",
+                    (unsigned long long)pp_cursor_offset(&v->c));
+    v->in_frame = false;
+    pp_err e = check_payload(v, n);
+    if (e)
+        return e;
+    pp_cursor_take(&v->c, n, p);
+    return PP_OK;
+}
+
+uint64_t pp_vm_io_offset(const pp_vm_io *v)
+{
+    return pp_cursor_offset(&v->c);
+}
+
+int pp_vm_io_protocol(const pp_vm_io *v)
+{
+    return v->proto;
+}
+
+pp_graph *pp_vm_io_graph(pp_vm_io *v)
+{
+    return v->g;
+}
+
+pp_node *pp_vm_io_new_node(pp_vm_io *v, pp_nkind kind)
+{
+    return new_node(v, kind);
+}
+
+pp_err pp_vm_io_replace_top(pp_vm_io *v, pp_val x)
+{
+    pp_val *t = NULL;
+    pp_err e = top(v, &t);
+    if (e)
+        return e;
+    *t = x;
+    return PP_OK;
+}
+
+pp_err pp_vm_io_fail(pp_vm_io *v, pp_err code, const char *fmt, ...)
+{
+    if (v->err->code != PP_OK)
+        return code;
+    char msg[sizeof v->err->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return FAIL(v, code, "%s", msg);
 }
 
 /* ---- the table ---------------------------------------------------------------------------- */

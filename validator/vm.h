@@ -23,6 +23,33 @@ typedef struct pp_graph {
 pp_err pp_graph_init(pp_graph *g, uint64_t memory_cap);
 void pp_graph_free(pp_graph *g);
 
+/* The running VM as a container hook sees it (joblib reads array bytes that follow a BUILD). */
+typedef struct pp_vm_io pp_vm_io;
+
+typedef struct pp_vm_hooks {
+    void *ctx;
+    /* Called after every BUILD whose target is a node, once its event is recorded. May consume
+     * the raw bytes that follow (pp_vm_io_take) and replace the top of the stack. */
+    pp_err (*after_build)(void *ctx, pp_vm_io *io, pp_node *target, pp_val state);
+} pp_vm_hooks;
+
+/* Borrows n raw bytes at the current position, outside any frame (as joblib reads the file
+ * handle directly): refused inside a frame that is not exhausted, and beyond payload-bytes. */
+pp_err pp_vm_io_take(pp_vm_io *io, uint64_t n, const uint8_t **p);
+/* File offset of the next unread byte. */
+uint64_t pp_vm_io_offset(const pp_vm_io *io);
+int pp_vm_io_protocol(const pp_vm_io *io);
+pp_graph *pp_vm_io_graph(pp_vm_io *io);
+/* A new graph node (PP_N_ARRAY for arrays), located at the current opcode. */
+pp_node *pp_vm_io_new_node(pp_vm_io *io, pp_nkind kind);
+pp_err pp_vm_io_replace_top(pp_vm_io *io, pp_val v);
+/* Records an error at the current opcode (first error wins) and returns code. */
+pp_err pp_vm_io_fail(pp_vm_io *io, pp_err code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
 typedef struct pp_vm_options {
     pp_flavor flavor;
     pp_encoding encoding;
@@ -30,6 +57,7 @@ typedef struct pp_vm_options {
     const char *stream_name; /* for errors */
     uint32_t stream_index;
     bool persistent_ids; /* the loader has persistent_load (PyTorch); else PERSID fails */
+    const pp_vm_hooks *hooks; /* NULL for plain pickles */
 } pp_vm_options;
 
 typedef struct pp_stream_result {

@@ -668,6 +668,39 @@ def hand_cases():
     add("node-keys", b"(cm\nA\nK\x01cm\nA\nK\x02cm\nB\nK\x03d.")
     add("node-set", PROTO(4) + b"(cm\nA\ncm\nA\ncm\nB\n\x91.")
     add("setitem-dup", b"}(K\x01K\x02\x88K\x03u.")
+    # NaN identity inside containers: tuples compare items by identity first
+    add("nan-tuple-key-memo", b"(" + nan + b"q\x00\x85K\x01h\x00\x85K\x02d.")
+    add("nan-tuple-key", b"(" + nan + b"\x85K\x01" + nan + b"\x85K\x02d.")
+    add("nan-frozenset-key-memo", PROTO(4) + b"((" + nan + b"\x94\x91K\x01(h\x00\x91K\x02d.")
+    add("nan-nested-memo", PROTO(4) + b"(" + nan + b"\x94\x85\x85K\x01h\x00\x85\x85K\x02d.")
+    add("nan-in-set-twice", PROTO(4) + b"\x8f(" + nan + b"\x94h\x00\x90.")
+    add("nan-additems-twice", PROTO(4) + b"\x8f(" + nan + b"\x94\x90(h\x00\x90.")
+    add("nan-setitem-memo", b"}" + nan + b"q\x00K\x01sh\x00K\x02s.")
+    # int/float equality at large magnitudes
+    for f, i in [(1e308, int(1e308)), (2.0**63, 2**63), (-2.0**63, -2**63), (2.0**64, 2**64),
+                 (2.0**53, 2**53 + 1), (1e16, 10**16), (-0.0, 0), (0.5, 0)]:
+        lb = pickle.encode_long(i)
+        add("int-float-key", PROTO(2) + b"(" + G(f) + K(1) + b"\x8a" + u8(len(lb)) + lb + K(2) + b"d.")
+        add("int-float-set", PROTO(4) + b"(" + b"\x8a" + u8(len(lb)) + lb + G(f) + b"\x91.")
+    # equal strings from different opcodes; bytes from different opcodes
+    strs = [sbu("ab"), bu("ab"), uni("ab"), b"S'ab'\n", sbs(b"ab"), bs(b"ab"), bu8("ab")]
+    for a in strs:
+        for b in strs:
+            add("str-key-eq", PROTO(4) + b"(" + a + K(1) + b + K(2) + b"d.")
+    add("bytes-key-eq", PROTO(4) + b"(" + sbb(b"ab") + K(1) + bb(b"ab") + K(2) + b"\x8e" + u64(2) + b"ab" + K(3) + b"d.")
+    # every _compat_pickle entry, with and without the renames
+    import _compat_pickle
+    for (m, n) in sorted(_compat_pickle.NAME_MAPPING):
+        for p in (2, 3):
+            add("compat-name", PROTO(p) + glob(m.encode(), n.encode()) + b".")
+        add("compat-name-inst", b"(" + inst(m.encode(), n.encode()) + b".")
+    for m in sorted(_compat_pickle.IMPORT_MAPPING):
+        if m.startswith("__pp_"):
+            continue
+        for p in (1, 3):
+            add("compat-module", (PROTO(p) if p > 1 else b"") + glob(m.encode(), b"x") + b".")
+        add("compat-module-p4-stack", PROTO(4) + sbu(m) + sbu("x") + STACK_GLOBAL + PROTO(2)
+            + sbu(m) + sbu("x") + STACK_GLOBAL + b"\x86.")
     add("dict-dup-order", b"(K\x01K\x01K\x02K\x02K\x01K\x03d.")
     # -- BUILD on real objects (C vs Py falsy-state divergence) and on stand-ins
     for state in [b"N", b"}", b"K\x00", b"]", b")", b"(N}\x86", b"N}\x86", b"N(S'a'\nK\x01d\x86",
@@ -988,6 +1021,64 @@ def numpy_objects(r):
 
 
 # ---------------------------------------------------------------------------------------------
+# Python-2 style streams: str written as 8-bit STRING/BINSTRING/SHORT_BINSTRING payloads.
+
+def _py2_escape(b):
+    """Python 2's repr() body of an 8-bit str, as protocol 0 wrote it inside S'...'."""
+    out = []
+    for c in b:
+        ch = chr(c)
+        if ch in "\\'":
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif 32 <= c < 127:
+            out.append(ch)
+        else:
+            out.append("\\x%02x" % c)
+    return ("'" + "".join(out) + "'").encode("ascii")
+
+
+def py2ify(data, r):
+    """Rewrites the unicode opcodes of a protocol 0-3 pickle into Python-2 str opcodes whose
+    payload is the text encoded as UTF-8, latin-1 or ASCII (so encoding= decides what loads)."""
+    out, last = bytearray(), 0
+    for op, arg, pos in pickletools.genops(data):
+        if op.name == "PROTO" and arg >= 4:
+            return None
+        if op.name not in ("UNICODE", "BINUNICODE", "SHORT_BINUNICODE"):
+            continue
+        end = pos + 1
+        if op.name == "UNICODE":
+            end = data.index(b"\n", pos) + 1
+        elif op.name == "BINUNICODE":
+            end = pos + 5 + int.from_bytes(data[pos + 1:pos + 5], "little")
+        else:
+            end = pos + 2 + data[pos + 1]
+        c = r.random()
+        try:
+            b = arg.encode("latin-1") if c < 0.35 else arg.encode("ascii") if c < 0.5 else None
+        except UnicodeEncodeError:
+            b = None
+        if b is None:
+            b = arg.encode("utf-8", "surrogatepass")
+        if op.name == "UNICODE" or data[:1] != b"\x80":
+            new = b"S" + _py2_escape(b) + b"\n"
+        elif len(b) < 256 and r.random() < 0.8:
+            new = b"U" + bytes([len(b)]) + b
+        else:
+            new = b"T" + struct.pack("<i", len(b)) + b
+        out += data[last:pos] + new
+        last = end
+    out += data[last:]
+    return bytes(out)
+
+
+# ---------------------------------------------------------------------------------------------
 # Mutations.
 
 INTERESTING = [0, 1, 2, 0x7F, 0x80, 0xFF, 0x100, 0x7FFF, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF,
@@ -1106,6 +1197,18 @@ def generate(seed=DEFAULT_SEED, n_base=11000, n_mutants=11000):
     n_prog = max(0, (n_base - len(base)) // 4)
     for _ in range(n_prog):
         add("prog", rand_program(r))
+    n_py2 = max(0, (n_base - len(base)) // 6)
+    while n_py2 > 0:
+        p = r.choice([0, 1, 2, 3])
+        obj = rand_obj(r, r.choice([1, 2, 3]), [], with_classes=r.random() < 0.3)
+        try:
+            data = py2ify(dumps(obj, p, r), r)
+        except Exception:
+            continue
+        if data is None or len(data) > 20000:
+            continue
+        add("py2-p%d" % p, data)
+        n_py2 -= 1
     i = 0
     while len(base) < n_base:
         p = i % 6

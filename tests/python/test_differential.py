@@ -410,8 +410,11 @@ def _cli_batch(job):
             if d is not None:
                 result[n] = d[0]
             else:
-                kind = ("HANG" if why1 == "timeout" else "SANITIZER" if "Sanitizer" in (why1 or "")
-                        or "runtime error" in (why1 or "") else "CRASH")
+                why1 = why1 or ""
+                kind = ("HANG" if why1 == "timeout"
+                        else "SANITIZER" if _sanitizer_report(why1)
+                        else "BAD-OUTPUT" if "lines for" in why1 or "unparsable" in why1
+                        else "CRASH")
                 result[n] = kind
                 result[n + ":detail"] = why1
     with open(outpath, "w") as f:

@@ -454,7 +454,7 @@ static void test_json(void)
                              "assert f[\"findings\"][0][\"severity\"] == \"critical\"\n"
                              "assert f[\"globals\"][1] == \"posix.system\"\n"
                              "assert \"\\x1b\" in f[\"path\"] and \"\\xff\" in f[\"path\"]\n"
-                             "assert f[\"error\"][\"stream\"] == \"S\" * 96\n"));
+                             "assert f[\"error\"][\"stream\"] == \"S\" * 256\n"));
 
         CHECK(ftruncate(fd, 0) == 0);
         rewind(f);
