@@ -41,6 +41,8 @@ typedef struct pp_scan_ctx pp_scan_ctx;
 
 const pp_scan_options *pp_ctx_options(const pp_scan_ctx *c);
 pp_report *pp_ctx_report(pp_scan_ctx *c);
+/* The shared graph (for container checks over events, e.g. tensor bounds). */
+pp_graph *pp_ctx_graph(pp_scan_ctx *c);
 /* The whole input, for containers that must look at it (polyglot checks). */
 const uint8_t *pp_ctx_input(const pp_scan_ctx *c, size_t *len);
 

@@ -157,6 +157,11 @@ pp_report *pp_ctx_report(pp_scan_ctx *c)
     return c->r;
 }
 
+pp_graph *pp_ctx_graph(pp_scan_ctx *c)
+{
+    return &c->st.graph;
+}
+
 const uint8_t *pp_ctx_input(const pp_scan_ctx *c, size_t *len)
 {
     *len = c->input_len;
@@ -438,7 +443,8 @@ static pp_err judge(pp_scan_ctx *c)
     return PP_OK;
 }
 
-pp_err pp_scan_buffer(const uint8_t *data, size_t len, const pp_scan_options *opt, pp_report **out)
+pp_err pp_scan_explain(const uint8_t *data, size_t len, const pp_scan_options *opt,
+                       pp_explain_fn fn, void *arg, pp_report **out)
 {
     *out = NULL;
     if (!opt || !opt->policy)
@@ -448,11 +454,14 @@ pp_err pp_scan_buffer(const uint8_t *data, size_t len, const pp_scan_options *op
         return PP_E_NOMEM;
     r->bytes = len;
     pp_scan_ctx c;
+    memset(&c, 0, sizeof c);
     pp_err rc = pp_report_set_policies(r, opt->policy);
     if (!rc)
         rc = ctx_run(&c, data, len, opt, r);
     if (!rc)
         rc = judge(&c);
+    if (!rc && fn)
+        fn(arg, &c.st, r);
     ctx_free(&c);
     if (rc) {
         pp_report_free(r);
@@ -462,29 +471,9 @@ pp_err pp_scan_buffer(const uint8_t *data, size_t len, const pp_scan_options *op
     return PP_OK;
 }
 
-pp_err pp_scan_explain(const uint8_t *data, size_t len, const pp_scan_options *opt,
-                       pp_explain_fn fn, void *arg, pp_report **out)
+pp_err pp_scan_buffer(const uint8_t *data, size_t len, const pp_scan_options *opt, pp_report **out)
 {
-    *out = NULL;
-    pp_report *r = pp_report_new(opt->path);
-    if (!r)
-        return PP_E_NOMEM;
-    r->bytes = len;
-    pp_scan_ctx c;
-    pp_err rc = pp_report_set_policies(r, opt->policy);
-    if (!rc)
-        rc = ctx_run(&c, data, len, opt, r);
-    if (!rc)
-        rc = judge(&c);
-    if (!rc)
-        fn(arg, &c.st, r);
-    ctx_free(&c);
-    if (rc) {
-        pp_report_free(r);
-        return rc;
-    }
-    *out = r;
-    return PP_OK;
+    return pp_scan_explain(data, len, opt, NULL, NULL, out);
 }
 
 pp_err pp_input_open(const char *path, uint64_t max_bytes, pp_input *in, pp_error *err)

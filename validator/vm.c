@@ -2018,6 +2018,11 @@ pp_err pp_vm_run(pp_graph *g, const uint8_t *p, size_t len, uint64_t base,
     pp_cursor_init(&v.c, p, len, base);
     memset(out, 0, sizeof *out);
     out->start = base;
+    /* the stack exists from the start, so no handler ever offsets a null pointer */
+    v.scap = 256;
+    v.stack = pp_malloc(v.scap * sizeof *v.stack);
+    if (!v.stack)
+        return pp_fail(err, PP_E_NOMEM, base, -1, "out of memory starting the VM");
 
     pp_err e = PP_OK;
     uint64_t max_ops = v.lim->v[PP_LIMIT_OPCODES];

@@ -1,0 +1,61 @@
+/* The VM and policy on raw pickle bytes, both flavours. Invariants beyond "no crash": the
+ * verdict is one of the defined ones, a malformed/limit verdict carries an error, a safe verdict
+ * has neither findings of severity critical nor an error, and the canonical dump of the same
+ * bytes succeeds exactly when the VM did. */
+#include "buf.h"
+#include "dump.h"
+#include "pickleproof.h"
+#include "scan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static pp_policy *policy;
+
+static void check(int cond)
+{
+    if (!cond)
+        abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!policy) {
+        pp_error err;
+        pp_error_clear(&err);
+        if (pp_policy_new(&policy) || pp_policy_add_builtin(policy, "default", &err))
+            abort();
+    }
+    for (int fl = 0; fl < 2; fl++) {
+        pp_scan_options o;
+        pp_scan_options_init(&o, policy);
+        o.flavor = (pp_flavor)fl;
+        o.limits.v[PP_LIMIT_GRAPH_MEMORY] = 64u << 20;
+        pp_report *r = NULL;
+        if (pp_scan_buffer(data, size, &o, &r) != PP_OK)
+            continue; /* out of memory only */
+        check(r->verdict <= PP_VERDICT_ERROR);
+        if (r->verdict == PP_VERDICT_SAFE) {
+            check(r->error.code == PP_OK);
+            for (size_t i = 0; i < r->nfindings; i++)
+                check(strcmp(r->findings[i].severity, "critical") != 0);
+        }
+        if (r->verdict == PP_VERDICT_MALFORMED || r->verdict == PP_VERDICT_LIMIT)
+            check(r->error.code != PP_OK || r->nfindings > 0);
+        pp_report_free(r);
+
+        pp_scan_state st;
+        if (pp_scan_streams(data, size, &o, true, &st) == PP_OK) {
+            pp_buf b;
+            pp_buf_init(&b);
+            pp_error e = st.error;
+            pp_err rc = pp_dump_json(&st.graph, st.streams, st.nstreams, 200, &b, &e);
+            check(rc != PP_OK || (b.n > 0 && b.p[0] == '{'));
+            pp_buf_free(&b);
+            pp_scan_state_free(&st);
+        }
+    }
+    return 0;
+}
