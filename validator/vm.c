@@ -406,8 +406,6 @@ static pp_err globals_grow(vm *v)
 static pp_err find_class(vm *v, const uint8_t *mod, size_t modlen, const uint8_t *name,
                          size_t namelen, pp_val *out)
 {
-    if (modlen == 0)
-        return FAIL(v, PP_E_BAD_VALUE, "empty module name in %s", opname(v));
     /* hostile: every lookup hashes its names, so a huge memoised name reused by many
      * STACK_GLOBALs would make resolution quadratic; no importable name is this long */
     if (modlen > PP_MAX_GLOBAL_NAME || namelen > PP_MAX_GLOBAL_NAME)
@@ -471,6 +469,8 @@ static pp_err find_class(vm *v, const uint8_t *mod, size_t modlen, const uint8_t
     ev->b.kind = PP_V_STR;
     ev->b.u.s.p = name;
     ev->b.u.s.n = namelen;
+    if (modlen == 0) /* find_class was called; the import then fails */
+        return FAIL(v, PP_E_BAD_VALUE, "empty module name in %s", opname(v));
     if (nl == 0)
         return FAIL(v, PP_E_BAD_VALUE, "%s: empty attribute name in module '%.*s'", opname(v),
                     (int)(ml > 64 ? 64 : ml), m);
@@ -1615,9 +1615,9 @@ static pp_err op_build(vm *v)
     if (v->fl == PP_FLAVOR_PY) {
         noop = !truthy(&st) && (!has_slot || !truthy(&slot));
     } else {
+        /* C skips only a missing slot state: a None one is "not a dictionary" */
         noop = st.kind == PP_V_NONE &&
-               (!has_slot || slot.kind == PP_V_NONE ||
-                (pp_val_is(&slot, PP_N_DICT) && slot.u.node->u.seq.n == 0));
+               (!has_slot || (pp_val_is(&slot, PP_N_DICT) && slot.u.node->u.seq.n == 0));
     }
     if (!noop)
         return FAIL(v, PP_E_BAD_VALUE, "BUILD state on a %s, which has no __dict__",

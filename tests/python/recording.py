@@ -348,7 +348,8 @@ class _CEmuUnpickler(_PyUnpickler):
         if setstate is not None:
             setstate(state)
             return
-        slotstate = None
+        missing = object()  # C: a slot state that is present but None is still checked
+        slotstate = missing
         if type(state) is tuple and len(state) == 2:
             state, slotstate = state
         if state is not None:
@@ -357,7 +358,7 @@ class _CEmuUnpickler(_PyUnpickler):
             d = inst.__dict__
             for k, v in state.items():
                 d[k] = v
-        if slotstate is not None:
+        if slotstate is not missing:
             if not isinstance(slotstate, dict):
                 raise pickle.UnpicklingError("slot state is not a dictionary")
             for k, v in slotstate.items():
