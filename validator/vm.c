@@ -283,7 +283,8 @@ static pp_err seq_add(vm *v, pp_node *c, const pp_val *items, size_t n)
     if (need < n)
         return nomem(v);
     if (need > c->u.seq.cap) {
-        size_t nc = c->u.seq.cap ? c->u.seq.cap * 2 : 4;
+        /* most containers are filled by one APPENDS/SETITEMS: size the first batch exactly */
+        size_t nc = c->u.seq.cap ? c->u.seq.cap * 2 : need;
         while (nc < need)
             nc *= 2;
         if (nc > SIZE_MAX / sizeof(pp_val))
