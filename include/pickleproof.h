@@ -178,12 +178,21 @@ typedef struct pp_report {
     size_t narrays;
 } pp_report;
 
+/* Where untrusted bytes are parsed. */
+typedef enum pp_sandbox_level {
+    PP_SANDBOX_REQUIRE = 0, /* a seccomp-confined helper process; fail closed without seccomp */
+    PP_SANDBOX_AUTO,        /* seccomp when available, else a process with rlimits */
+    PP_SANDBOX_PROCESS,     /* a separate process with rlimits only */
+    PP_SANDBOX_OFF          /* in this process (debugging, valgrind) */
+} pp_sandbox_level;
+
 typedef struct pp_scan_options {
     const pp_policy *policy; /* required */
     pp_limits limits;
     pp_flavor flavor;
     pp_encoding encoding;
     const char *path; /* name used in the report */
+    pp_sandbox_level sandbox; /* honoured by pp_scan_file; pp_scan_buffer parses in-process */
 } pp_scan_options;
 
 void pp_scan_options_init(pp_scan_options *o, const pp_policy *policy);
