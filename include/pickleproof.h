@@ -43,6 +43,10 @@ typedef enum pp_err {
     PP_E_DECODE = 16,        /* "decode-error": invalid UTF-8 / ASCII / escape in a string */
     PP_E_INTERNAL = 17,      /* "internal" */
     PP_E_TRAILING = 18,      /* "trailing-data": bytes after STOP that are not another pickle */
+    PP_E_SIGNATURE = 19,     /* "signature-error": a key, signature or manifest file we cannot use */
+    PP_E_SANDBOX = 20,       /* "sandbox-violation": the sandboxed parser was killed by seccomp */
+    PP_E_SANDBOX_ERROR = 21, /* "sandbox-error": the sandbox could not run, crashed, or answered
+                                with output the parent rejects */
     PP_E__COUNT
 } pp_err;
 
@@ -76,6 +80,10 @@ typedef enum pp_limit_id {
     PP_LIMIT_INFLATE_RATIO,   /* "inflate-ratio": decompressed / compressed bytes of a member */
     PP_LIMIT_ZIP_ENTRIES,     /* "zip-entries": entries in one archive */
     PP_LIMIT_ARCHIVE_DEPTH,   /* "archive-depth": containers nested in containers */
+    PP_LIMIT_CPU_SECONDS,     /* "cpu-seconds": CPU time of the sandboxed parser (RLIMIT_CPU) */
+    PP_LIMIT_DEADLINE_MS,     /* "deadline-ms": wall-clock time the parent waits for the sandbox */
+    PP_LIMIT_SANDBOX_MEMORY,  /* "sandbox-memory": address space of the sandboxed parser beyond
+                                 its input (RLIMIT_AS); 0 = graph-memory + inflated-bytes + 256M */
     PP_LIMIT__COUNT
 } pp_limit_id;
 

@@ -25,6 +25,9 @@ static const char *const errnames[PP_E__COUNT] = {
     [PP_E_DECODE] = "decode-error",
     [PP_E_INTERNAL] = "internal",
     [PP_E_TRAILING] = "trailing-data",
+    [PP_E_SIGNATURE] = "signature-error",
+    [PP_E_SANDBOX] = "sandbox-violation",
+    [PP_E_SANDBOX_ERROR] = "sandbox-error",
 };
 
 const char *pp_errname(pp_err e)

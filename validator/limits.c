@@ -10,6 +10,8 @@ static const char *const names[PP_LIMIT__COUNT] = {
     [PP_LIMIT_STREAMS] = "streams",           [PP_LIMIT_INFLATED_BYTES] = "inflated-bytes",
     [PP_LIMIT_INFLATE_RATIO] = "inflate-ratio", [PP_LIMIT_ZIP_ENTRIES] = "zip-entries",
     [PP_LIMIT_ARCHIVE_DEPTH] = "archive-depth",
+    [PP_LIMIT_CPU_SECONDS] = "cpu-seconds",   [PP_LIMIT_DEADLINE_MS] = "deadline-ms",
+    [PP_LIMIT_SANDBOX_MEMORY] = "sandbox-memory",
 };
 
 const char *pp_limit_name(pp_limit_id id)
@@ -36,6 +38,10 @@ void pp_limits_default(pp_limits *l)
     l->v[PP_LIMIT_INFLATE_RATIO] = 1000;
     l->v[PP_LIMIT_ZIP_ENTRIES] = 65536;
     l->v[PP_LIMIT_ARCHIVE_DEPTH] = 4;
+    /* The sandbox's budgets: generous for a multi-GB checkpoint, finite for a hostile one. */
+    l->v[PP_LIMIT_CPU_SECONDS] = 300;
+    l->v[PP_LIMIT_DEADLINE_MS] = 600000;
+    l->v[PP_LIMIT_SANDBOX_MEMORY] = 0;
 }
 
 pp_err pp_limits_set(pp_limits *l, const char *assignment)

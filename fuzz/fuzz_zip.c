@@ -1,0 +1,46 @@
+/* The zip container (and what it dispatches to: npz members, nested archives, polyglot prefixes)
+ * on arbitrary bytes, scanned as a file with the default policy. Invariants beyond "no crash":
+ * a verdict from the table, an error behind every malformed/limit verdict, and every array
+ * region with a file offset lies inside the input. Inputs that do not look like a zip are still
+ * scanned (detection decides), so mutations that break the signature stay useful. */
+#include "pickleproof.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static pp_policy *policy;
+
+static void check(int cond)
+{
+    if (!cond) abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!policy) {
+        pp_error err;
+        memset(&err, 0, sizeof err);
+        if (pp_policy_new(&policy) || pp_policy_add_builtin(policy, "default", &err)) abort();
+    }
+    pp_scan_options o;
+    pp_scan_options_init(&o, policy);
+    o.path = "f.zip";
+    o.limits.v[PP_LIMIT_GRAPH_MEMORY] = 64u << 20;
+    o.limits.v[PP_LIMIT_INFLATED_BYTES] = 64u << 20;
+    pp_report *r = NULL;
+    if (pp_scan_buffer(data, size, &o, &r) != PP_OK) return 0; /* out of memory only */
+    check(r->verdict <= PP_VERDICT_ERROR);
+    if (r->verdict == PP_VERDICT_SAFE) check(r->error.code == PP_OK);
+    if (r->verdict == PP_VERDICT_MALFORMED || r->verdict == PP_VERDICT_LIMIT)
+        check(r->error.code != PP_OK || r->nfindings > 0);
+    for (size_t i = 0; i < r->narrays; i++) {
+        const pp_array_region *a = &r->arrays[i];
+        check(a->where != NULL && a->ndim <= PP_MAX_NDIM);
+        if (a->file_offset != PP_NO_OFFSET)
+            check(a->file_offset <= size && a->nbytes <= size - a->file_offset);
+    }
+    pp_report_free(r);
+    return 0;
+}
