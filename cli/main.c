@@ -15,6 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 
+/* cli/sign_cmd.c: argv[0] is the subcommand */
+int pp_cli_keygen(int argc, char **argv);
+int pp_cli_sign(int argc, char **argv);
+int pp_cli_verify(int argc, char **argv);
+
 enum { EXIT_SAFE = 0, EXIT_REJECTED = 1, EXIT_USAGE = 2 };
 
 typedef struct cli {
@@ -38,6 +43,9 @@ static void usage(FILE *f)
           "  scan FILE...       judge each file against the policy; print verdicts\n"
           "  explain FILE       show what loading the file would do, as pseudo-Python\n"
           "  dump --json FILE...  print the canonical graph of each file (one JSON per line)\n"
+          "  keygen             make a minisign-compatible key pair (-p PUB -s SEC [-W])\n"
+          "  sign FILE...       sign files (-s SEC), or --manifest DIR|FILES... to sign a manifest\n"
+          "  verify FILE...     check signatures (-p PUB [-x SIG]) or --manifest MANIFEST\n"
           "  policy list        list the built-in policies\n"
           "  policy show NAME   print a built-in policy\n"
           "  version            print the version\n"
@@ -332,6 +340,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "policy") == 0)
         return cmd_policy(argc, argv);
+    if (strcmp(cmd, "keygen") == 0)
+        return pp_cli_keygen(argc - 1, argv + 1);
+    if (strcmp(cmd, "sign") == 0)
+        return pp_cli_sign(argc - 1, argv + 1);
+    if (strcmp(cmd, "verify") == 0)
+        return pp_cli_verify(argc - 1, argv + 1);
     if (strcmp(cmd, "scan") && strcmp(cmd, "dump") && strcmp(cmd, "explain"))
         return fail_usage("unknown command", cmd);
 
