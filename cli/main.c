@@ -33,6 +33,7 @@ typedef struct cli {
     bool json;    /* dump --json */
     bool verbose;
     int color;
+    pp_keyring *keys;
 } cli;
 
 static void usage(FILE *f)
@@ -56,11 +57,15 @@ static void usage(FILE *f)
           "  --limit NAME=VALUE     change a limit, e.g. --limit graph-memory=512M; repeatable\n"
           "  --flavor c|py          read as pickle.load (c, default) or pickle._Unpickler (py)\n"
           "  --encoding ascii|latin1|utf-8|bytes  decoding of protocol-0/1 str payloads\n"
+          "  --key FILE             trusted minisign public key or keyring; repeatable\n"
+          "  --signature FILE       detached signature (default FILE.minisig)\n"
+          "  --require-signature    reject files without a valid signature (verdict unsigned)\n"
           "  -v, --verbose          list resolved globals in text output\n"
           "  -h, --help             this help\n"
           "\n"
           "limits: input-bytes opcodes stack-depth marks memo-entries nesting-depth\n"
-          "        payload-bytes graph-memory streams\n"
+          "        payload-bytes graph-memory streams inflated-bytes inflate-ratio zip-entries\n"
+          "        archive-depth\n"
           "exit status: 0 all files safe, 1 any file rejected, 2 usage or operational error\n"
           "\n"
           "examples:\n"
@@ -138,6 +143,24 @@ static int parse_args(cli *c, int argc, char **argv)
                 c->opt.encoding = PP_ENC_BYTES;
             else
                 return fail_usage("--encoding takes ascii, latin1, utf-8 or bytes", val);
+        } else if ((t = TAKE("--key"))) {
+            if (t < 0)
+                return fail_usage("--key needs a public key or keyring file", NULL);
+            pp_error kerr;
+            pp_error_clear(&kerr);
+            if (!c->keys && pp_keyring_new(&c->keys) != PP_OK)
+                return fail_usage("out of memory", NULL);
+            if (pp_keyring_add_file(c->keys, val, &kerr) != PP_OK) {
+                fprintf(stderr, "pickleproof: %s\n", kerr.msg);
+                return EXIT_USAGE;
+            }
+            c->opt.keys = c->keys;
+        } else if ((t = TAKE("--signature"))) {
+            if (t < 0)
+                return fail_usage("--signature needs a file", NULL);
+            c->opt.signature_path = val;
+        } else if (strcmp(a, "--require-signature") == 0) {
+            c->opt.require_signature = true;
         } else if (strcmp(a, "--json") == 0) {
             c->json = true;
         } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
@@ -372,6 +395,7 @@ int main(int argc, char **argv)
             rc = cmd_explain(&c);
     }
     pp_policy_free(c.policy);
+    pp_keyring_free(c.keys);
     free(c.files);
     return rc;
 }

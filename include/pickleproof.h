@@ -12,6 +12,7 @@
 #ifndef PICKLEPROOF_H
 #define PICKLEPROOF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -184,7 +185,23 @@ typedef struct pp_report {
     const char *sandbox; /* sandbox actually used: "off" until the sandbox lands */
     pp_array_region *arrays; /* array payloads found, in stream order (never read when scanning) */
     size_t narrays;
+    /* signature: "not-checked" | "valid" | "unsigned" | "bad" */
+    const char *sig_status;
+    char sig_keyid[17];  /* the signature's key id, once its file parsed */
+    char *sig_comment;   /* trusted comment, only when valid */
+    char *sig_reason;    /* why unsigned or bad */
 } pp_report;
+
+/* ---- signatures ---------------------------------------------------------------------------- */
+
+/* Trusted minisign public keys. A file holds one key (a minisign .pub file, or the bare base64
+ * line) or, as a keyring, several: every line that is not blank, a '#' comment or an "untrusted
+ * comment:" line is one base64 key. */
+typedef struct pp_keyring pp_keyring;
+pp_err pp_keyring_new(pp_keyring **out);
+pp_err pp_keyring_add_file(pp_keyring *k, const char *path, pp_error *err);
+size_t pp_keyring_count(const pp_keyring *k);
+void pp_keyring_free(pp_keyring *k);
 
 /* Where untrusted bytes are parsed. */
 typedef enum pp_sandbox_level {
@@ -201,6 +218,13 @@ typedef struct pp_scan_options {
     pp_encoding encoding;
     const char *path; /* name used in the report */
     pp_sandbox_level sandbox; /* honoured by pp_scan_file; pp_scan_buffer parses in-process */
+    /* Signatures (pp_scan_file): with keys, a detached signature (signature_path, default
+     * PATH.minisig) is verified over the bytes before anything parses them, and the verified
+     * bytes are the bytes parsed. A bad signature is verdict bad-signature; a missing one is
+     * verdict unsigned when require_signature, else reported as "unsigned" and scanned. */
+    const pp_keyring *keys;
+    bool require_signature;
+    const char *signature_path;
 } pp_scan_options;
 
 void pp_scan_options_init(pp_scan_options *o, const pp_policy *policy);

@@ -56,7 +56,8 @@ typedef struct pp_stream_opts {
     bool allow_trailing;      /* bytes after STOP belong to the container (joblib arrays...) */
 } pp_stream_opts;
 
-/* Runs the VM over one pickle stream at data[0..len) into the shared graph. The bytes must stay
+/* Never call this from a VM hook: the stream table may move while a stream runs.
+ * Runs the VM over one pickle stream at data[0..len) into the shared graph. The bytes must stay
  * valid until the scan ends (the input, or a buffer given to pp_ctx_keep). `name` is its
  * container path. *end_out (may be NULL) receives the offset within data just past STOP. Errors
  * of the stream are recorded in the context (first wins) and returned, so a container can stop

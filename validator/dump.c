@@ -399,6 +399,9 @@ static void put_node_val(dumper *d, const pp_node *n, uint64_t depth)
         pp_buf_putc(b, '}');
         return;
     }
+    case PP_N_ARRAY:
+        pp_buf_printf(b, "{\"array\":%llu}", (unsigned long long)n->u.array.region);
+        return;
     default:
         pp_buf_printf(b, "{\"node\":%u}", n->id);
         return;

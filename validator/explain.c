@@ -367,6 +367,10 @@ static void node_ref(ctx *c, const pp_node *n)
     case PP_N_FROZENSET:
         container(c, n);
         return;
+    case PP_N_ARRAY:
+        /* the raw bytes a container located; they are never read when scanning */
+        pp_buf_printf(c->b, "<array: raw bytes, region %" PRIu64 ">", n->u.array.region);
+        return;
     default:
         pp_buf_printf(c->b, "<node kind %u>", n->kind);
         return;

@@ -4,6 +4,7 @@
 #include "report.h"
 
 #include "arena.h"
+#include "sign.h"
 #include "vm.h"
 
 #include <stdarg.h>
@@ -187,6 +188,8 @@ void pp_report_free(pp_report *r)
     pp_free(ri->graw);
     pp_free(ri->slots);
     free_policies(r);
+    pp_free(r->sig_comment);
+    pp_free(r->sig_reason);
     for (size_t i = 0; i < r->narrays; i++)
         pp_free(r->arrays[i].where);
     pp_free(r->arrays);
@@ -435,6 +438,23 @@ static int is_operational(pp_err e)
 {
     return e == PP_E_NOMEM || e == PP_E_IO || e == PP_E_USAGE || e == PP_E_POLICY ||
            e == PP_E_INTERNAL;
+}
+
+pp_err pp_report_set_signature(pp_report *r, const struct pp_sig_result *sr)
+{
+    r->sig_status = sr->status == PP_SIG_VALID      ? "valid"
+                    : sr->status == PP_SIG_UNSIGNED ? "unsigned"
+                                                    : "bad";
+    snprintf(r->sig_keyid, sizeof r->sig_keyid, "%s", sr->keyid);
+    pp_free(r->sig_comment);
+    pp_free(r->sig_reason);
+    r->sig_comment = NULL;
+    r->sig_reason = NULL;
+    if (sr->status == PP_SIG_VALID && !(r->sig_comment = pp_strdup(sr->trusted_comment)))
+        return PP_E_NOMEM;
+    if (sr->reason[0] && !(r->sig_reason = pp_strdup(sr->reason)))
+        return PP_E_NOMEM;
+    return PP_OK;
 }
 
 void pp_report_decide(pp_report *r)

@@ -18,6 +18,9 @@ pp_err pp_report_set_policies(pp_report *r, const pp_policy *p);
 /* Sets r->verdict from the findings and r->error: any critical/high policy finding -> unsafe;
  * else a limit error -> limit; else any other error or a trailing-data finding -> malformed. */
 void pp_report_decide(pp_report *r);
+struct pp_sig_result;
+/* Records the signature check (status, key id, trusted comment when valid, reason). */
+pp_err pp_report_set_signature(pp_report *r, const struct pp_sig_result *s);
 
 /* ---- additions (report.c, report_json.c, report_text.c) ----------------------------------- */
 

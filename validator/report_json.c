@@ -138,7 +138,19 @@ pp_err pp_report_json(const pp_report *r, pp_buf *b)
     json_key(b, "error");
     json_error(b, &r->error);
     pp_buf_puts(b, ",\"signature\":{\"status\":");
-    json_cstr(b, signature_status(r->verdict));
+    json_cstr(b, r->sig_status ? r->sig_status : signature_status(r->verdict));
+    if (r->sig_keyid[0]) {
+        pp_buf_puts(b, ",\"key_id\":");
+        json_cstr(b, r->sig_keyid);
+    }
+    if (r->sig_comment) {
+        pp_buf_puts(b, ",\"trusted_comment\":");
+        pp_buf_json_str(b, r->sig_comment, strlen(r->sig_comment));
+    }
+    if (r->sig_reason) {
+        pp_buf_puts(b, ",\"reason\":");
+        pp_buf_json_str(b, r->sig_reason, strlen(r->sig_reason));
+    }
     pp_buf_puts(b, "},");
     json_key(b, "sandbox");
     json_cstr(b, r->sandbox ? r->sandbox : "off");

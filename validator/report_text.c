@@ -208,6 +208,19 @@ pp_err pp_report_text(const pp_report *r, pp_buf *b, unsigned flags)
     for (size_t i = 0; i < r->nfindings; i++)
         text_finding(b, &r->findings[i], color);
     if (r->error.code != PP_OK && !pp_report_error_shown(r)) text_error(b, &r->error, color);
+    if (r->sig_status) {
+        pp_buf_puts(b, "  signature: ");
+        put_safe(b, r->sig_status);
+        if (r->sig_keyid[0]) {
+            pp_buf_puts(b, ", key ");
+            put_safe(b, r->sig_keyid);
+        }
+        if (r->sig_comment) {
+            pp_buf_puts(b, ", trusted comment: ");
+            put_safe(b, r->sig_comment);
+        }
+        pp_buf_putc(b, '\n');
+    }
     if (flags & PP_TEXT_VERBOSE) {
         pp_buf_printf(b, "  globals: %zu\n", r->nglobals);
         for (size_t i = 0; i < r->nglobals; i++) {

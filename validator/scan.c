@@ -5,6 +5,7 @@
 #include "policy.h"
 #include "report.h"
 #include "container.h"
+#include "sign.h"
 
 #include <stdarg.h>
 
@@ -476,7 +477,21 @@ pp_err pp_scan_buffer(const uint8_t *data, size_t len, const pp_scan_options *op
     return pp_scan_explain(data, len, opt, NULL, NULL, out);
 }
 
+static pp_err input_open(const char *path, uint64_t max_bytes, bool copy, pp_input *in,
+                         pp_error *err);
+
 pp_err pp_input_open(const char *path, uint64_t max_bytes, pp_input *in, pp_error *err)
+{
+    return input_open(path, max_bytes, false, in, err);
+}
+
+pp_err pp_input_read(const char *path, uint64_t max_bytes, pp_input *in, pp_error *err)
+{
+    return input_open(path, max_bytes, true, in, err);
+}
+
+static pp_err input_open(const char *path, uint64_t max_bytes, bool copy, pp_input *in,
+                         pp_error *err)
 {
     memset(in, 0, sizeof *in);
     int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
@@ -491,7 +506,7 @@ pp_err pp_input_open(const char *path, uint64_t max_bytes, pp_input *in, pp_erro
         pp_fail(err, PP_E_IO, 0, -1, "%s is a directory", path);
         goto fail;
     }
-    if (S_ISREG(sb.st_mode)) {
+    if (S_ISREG(sb.st_mode) && !copy) {
         if ((uint64_t)sb.st_size > max_bytes) {
             pp_fail_limit(err, PP_LIMIT_INPUT_BYTES, 0, -1, max_bytes);
             goto fail;
@@ -514,8 +529,15 @@ pp_err pp_input_open(const char *path, uint64_t max_bytes, pp_input *in, pp_erro
             close(fd);
         return PP_OK;
     }
-    /* pipes and stdin: read it all, within the input limit */
+    /* pipes and stdin, or a private copy: read it all, within the input limit */
     size_t cap = 1 << 16, n = 0;
+    if (S_ISREG(sb.st_mode)) {
+        if ((uint64_t)sb.st_size > max_bytes) {
+            pp_fail_limit(err, PP_LIMIT_INPUT_BYTES, 0, -1, max_bytes);
+            goto fail;
+        }
+        cap = (size_t)sb.st_size + 1; /* the file may still grow: the loop below copes */
+    }
     uint8_t *buf = pp_malloc(cap);
     if (!buf) {
         pp_fail(err, PP_E_NOMEM, 0, -1, "out of memory reading %s", path);
@@ -574,6 +596,50 @@ void pp_input_close(pp_input *in)
     memset(in, 0, sizeof *in);
 }
 
+static pp_report *error_report(const char *path, const pp_error *err)
+{
+    pp_report *r = pp_report_new(path);
+    if (!r)
+        return NULL;
+    r->error = *err;
+    snprintf(r->error.stream, sizeof r->error.stream, "%s", "file");
+    report_error(r, &r->error);
+    if (err->code == PP_E_LIMIT)
+        pp_report_decide(r);
+    else
+        r->verdict = PP_VERDICT_ERROR;
+    return r;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    return b ? b + 1 : path;
+}
+
+/* Reads the detached signature: NULL (and *n = 0) when there is none. */
+static uint8_t *read_signature(const char *path, size_t *n, pp_error *err)
+{
+    *n = 0;
+    pp_input in;
+    if (input_open(path, PP_SIG_FILE_MAX, true, &in, err) != PP_OK) {
+        if (errno == ENOENT && err->code == PP_E_IO) {
+            pp_error_clear(err);
+            return NULL;
+        }
+        return NULL;
+    }
+    uint8_t *p = in.heap;
+    *n = in.len;
+    in.heap = NULL;
+    pp_input_close(&in);
+    if (!p) { /* an empty file: a signature that does not parse */
+        p = pp_malloc(1);
+        *n = 0;
+    }
+    return p;
+}
+
 pp_err pp_scan_file(const char *path, const pp_scan_options *opt, pp_report **out)
 {
     *out = NULL;
@@ -582,24 +648,88 @@ pp_err pp_scan_file(const char *path, const pp_scan_options *opt, pp_report **ou
     pp_error_clear(&err);
     pp_scan_options o = *opt;
     o.path = path;
-    pp_err rc = pp_input_open(path, opt->limits.v[PP_LIMIT_INPUT_BYTES], &in, &err);
+    bool verify = pp_keyring_count(opt->keys) > 0 || opt->require_signature;
+    /* With signatures the bytes are copied into memory this process owns before they are
+     * verified: a mapping would show another writer's later changes to what is parsed. */
+    pp_err rc = verify ? pp_input_read(path, opt->limits.v[PP_LIMIT_INPUT_BYTES], &in, &err)
+                       : pp_input_open(path, opt->limits.v[PP_LIMIT_INPUT_BYTES], &in, &err);
     if (rc) {
-        pp_report *r = pp_report_new(path);
-        if (!r)
-            return PP_E_NOMEM;
-        r->error = err;
-        snprintf(r->error.stream, sizeof r->error.stream, "%s", "file");
-        if (rc == PP_E_LIMIT) {
-            report_error(r, &r->error);
-            pp_report_decide(r);
-        } else {
-            r->verdict = PP_VERDICT_ERROR;
-            report_error(r, &r->error);
+        *out = error_report(path, &err);
+        return *out ? PP_OK : PP_E_NOMEM;
+    }
+    pp_sig_result sr;
+    memset(&sr, 0, sizeof sr);
+    bool checked = false;
+    if (verify) {
+        char sigpath[4096];
+        if (opt->signature_path)
+            snprintf(sigpath, sizeof sigpath, "%s", opt->signature_path);
+        else
+            snprintf(sigpath, sizeof sigpath, "%s.minisig", path);
+        size_t siglen = 0;
+        pp_error serr;
+        pp_error_clear(&serr);
+        uint8_t *sig = read_signature(sigpath, &siglen, &serr);
+        if (!sig && serr.code != PP_OK && serr.code != PP_E_LIMIT) {
+            pp_input_close(&in);
+            *out = error_report(path, &serr);
+            return *out ? PP_OK : PP_E_NOMEM;
         }
-        *out = r;
-        return PP_OK;
+        if (!sig && serr.code == PP_E_LIMIT) {
+            sig = pp_malloc(1); /* oversized: a signature that does not parse */
+            siglen = 0;
+        }
+        size_t nkeys = 0;
+        const pp_pubkey *keys = pp_keyring_keys(opt->keys, &nkeys);
+        if (nkeys == 0) {
+            sr.status = sig ? PP_SIG_BAD : PP_SIG_UNSIGNED;
+            snprintf(sr.reason, sizeof sr.reason, "no trusted key was given");
+        } else {
+            pp_error verr;
+            pp_error_clear(&verr);
+            rc = pp_verify_buffer(in.data, in.len, base_name(path), keys, nkeys, sig, siglen, 0,
+                                  &sr, &verr);
+            if (rc) {
+                pp_free(sig);
+                pp_input_close(&in);
+                *out = error_report(path, &verr);
+                return *out ? PP_OK : PP_E_NOMEM;
+            }
+        }
+        pp_free(sig);
+        checked = true;
+        if (sr.status == PP_SIG_BAD || (sr.status == PP_SIG_UNSIGNED && opt->require_signature)) {
+            /* nothing unverified is parsed */
+            size_t len = in.len;
+            pp_input_close(&in);
+            pp_report *r = pp_report_new(path);
+            if (!r)
+                return PP_E_NOMEM;
+            r->bytes = len;
+            if (pp_report_set_policies(r, opt->policy)) {
+                pp_report_free(r);
+                return PP_E_NOMEM;
+            }
+            r->verdict =
+                sr.status == PP_SIG_BAD ? PP_VERDICT_BAD_SIGNATURE : PP_VERDICT_UNSIGNED;
+            if (pp_report_set_signature(r, &sr) ||
+                pp_report_add_finding(r, sr.status == PP_SIG_BAD ? "bad-signature" : "unsigned",
+                                      "critical", NULL, -1, 0, "file", "%s",
+                                      sr.reason[0] ? sr.reason : "no signature")) {
+                pp_report_free(r);
+                return PP_E_NOMEM;
+            }
+            pp_report_decide(r);
+            *out = r;
+            return PP_OK;
+        }
     }
     rc = pp_scan_buffer(in.data, in.len, &o, out);
     pp_input_close(&in);
+    if (rc == PP_OK && checked && pp_report_set_signature(*out, &sr)) {
+        pp_report_free(*out);
+        *out = NULL;
+        return PP_E_NOMEM;
+    }
     return rc;
 }

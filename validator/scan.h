@@ -42,6 +42,9 @@ typedef struct pp_input {
 } pp_input;
 
 pp_err pp_input_open(const char *path, uint64_t max_bytes, pp_input *in, pp_error *err);
+/* Reads the whole file into memory this process owns (no mapping another writer could change):
+ * what signature checks verify and then parse. */
+pp_err pp_input_read(const char *path, uint64_t max_bytes, pp_input *in, pp_error *err);
 void pp_input_close(pp_input *in);
 
 #endif

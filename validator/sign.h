@@ -164,6 +164,9 @@ pp_err pp_verify_buffer(const uint8_t *data, size_t len, const char *name, const
                         size_t nkeys, const uint8_t *sig, size_t siglen, unsigned flags,
                         pp_sig_result *out, pp_error *err);
 
+/* The keys of a keyring (validator/keyring.c). */
+const pp_pubkey *pp_keyring_keys(const pp_keyring *k, size_t *n);
+
 /* ---- manifests ------------------------------------------------------------------------------ */
 
 /* Canonical text, b2sum-compatible (b2sum -c skips '#' lines):
