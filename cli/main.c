@@ -300,32 +300,23 @@ static int cmd_explain(cli *c)
 {
     if (c->nfiles != 1)
         return fail_usage("explain takes exactly one file", NULL);
-    pp_input in;
-    pp_error err;
-    pp_error_clear(&err);
-    if (pp_input_open(c->files[0], c->opt.limits.v[PP_LIMIT_INPUT_BYTES], &in, &err)) {
-        fprintf(stderr, "pickleproof: %s: %s\n", c->files[0], err.msg);
-        return EXIT_USAGE;
-    }
-    pp_scan_options o = c->opt;
-    o.path = c->files[0];
     pp_report *r = NULL;
     pp_buf b;
     pp_buf_init(&b);
     explain_arg a = {c, &b};
-    if (pp_scan_explain(in.data, in.len, &o, render_explain, &a, &r) != PP_OK) {
+    if (pp_scan_file_explain(c->files[0], &c->opt, render_explain, &a, &r) != PP_OK) {
         fprintf(stderr, "pickleproof: %s: out of memory\n", c->files[0]);
         pp_buf_free(&b);
-        pp_input_close(&in);
         return EXIT_USAGE;
     }
+    if (r->verdict == PP_VERDICT_ERROR)
+        fprintf(stderr, "pickleproof: %s: %s\n", c->files[0], r->error.msg);
     if (b.p)
         fwrite(b.p, 1, b.n, stdout);
     pp_report_write_text(r, stdout, c->color);
     int status = exit_for(r);
     pp_buf_free(&b);
     pp_report_free(r);
-    pp_input_close(&in);
     return status;
 }
 

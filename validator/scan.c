@@ -642,6 +642,12 @@ static uint8_t *read_signature(const char *path, size_t *n, pp_error *err)
 
 pp_err pp_scan_file(const char *path, const pp_scan_options *opt, pp_report **out)
 {
+    return pp_scan_file_explain(path, opt, NULL, NULL, out);
+}
+
+pp_err pp_scan_file_explain(const char *path, const pp_scan_options *opt, pp_explain_fn fn,
+                            void *arg, pp_report **out)
+{
     *out = NULL;
     pp_input in;
     pp_error err;
@@ -724,7 +730,7 @@ pp_err pp_scan_file(const char *path, const pp_scan_options *opt, pp_report **ou
             return PP_OK;
         }
     }
-    rc = pp_scan_buffer(in.data, in.len, &o, out);
+    rc = pp_scan_explain(in.data, in.len, &o, fn, arg, out);
     pp_input_close(&in);
     if (rc == PP_OK && checked && pp_report_set_signature(*out, &sr)) {
         pp_report_free(*out);

@@ -32,6 +32,10 @@ typedef void (*pp_explain_fn)(void *arg, const pp_scan_state *st, const pp_repor
 pp_err pp_scan_explain(const uint8_t *data, size_t len, const pp_scan_options *opt,
                        pp_explain_fn fn, void *arg, pp_report **out);
 
+/* pp_scan_file (signature check first, when keys are given) with an explain callback. */
+pp_err pp_scan_file_explain(const char *path, const pp_scan_options *opt, pp_explain_fn fn,
+                            void *arg, pp_report **out);
+
 /* Maps a file read-only (or reads stdin for "-"). */
 typedef struct pp_input {
     const uint8_t *data;

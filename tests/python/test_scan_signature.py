@@ -93,3 +93,14 @@ def test_bad_key_file_is_usage_error(signed):
     bad.write_text("untrusted comment: x\nnot base64!\n")
     r = run("scan", "--key", str(bad), str(signed / "model.pkl"))
     assert r.returncode == 2 and b"bad.pub" in r.stderr
+
+
+def test_explain_checks_the_signature_first(signed):
+    m = signed / "model.pkl"
+    r = run("explain", "--key", str(signed / "k.pub"), str(m))
+    assert r.returncode == 0 and b"signature: valid" in r.stdout and b"_reconstruct" in r.stdout
+    data = bytearray(m.read_bytes())
+    data[-2] ^= 1
+    m.write_bytes(bytes(data))
+    r = run("explain", "--key", str(signed / "k.pub"), str(m))
+    assert r.returncode == 1 and b"BAD-SIGNATURE" in r.stdout and b"_reconstruct" not in r.stdout
