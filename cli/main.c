@@ -57,6 +57,9 @@ static void usage(FILE *f)
           "  --limit NAME=VALUE     change a limit, e.g. --limit graph-memory=512M; repeatable\n"
           "  --flavor c|py          read as pickle.load (c, default) or pickle._Unpickler (py)\n"
           "  --encoding ascii|latin1|utf-8|bytes  decoding of protocol-0/1 str payloads\n"
+          "  --sandbox LEVEL        require (default: seccomp-confined helper, fail closed),\n"
+          "                         auto, process (rlimits only) or off; also PICKLEPROOF_SANDBOX\n"
+          "  --no-sandbox           the same as --sandbox=off (debugging, valgrind)\n"
           "  --key FILE             trusted minisign public key or keyring; repeatable\n"
           "  --signature FILE       detached signature (default FILE.minisig)\n"
           "  --require-signature    reject files without a valid signature (verdict unsigned)\n"
@@ -65,7 +68,7 @@ static void usage(FILE *f)
           "\n"
           "limits: input-bytes opcodes stack-depth marks memo-entries nesting-depth\n"
           "        payload-bytes graph-memory streams inflated-bytes inflate-ratio zip-entries\n"
-          "        archive-depth\n"
+          "        archive-depth cpu-seconds deadline-ms sandbox-memory\n"
           "exit status: 0 all files safe, 1 any file rejected, 2 usage or operational error\n"
           "\n"
           "examples:\n"
@@ -80,6 +83,17 @@ static int fail_usage(const char *msg, const char *arg)
     fprintf(stderr, "pickleproof: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
     fprintf(stderr, "try 'pickleproof --help'\n");
     return EXIT_USAGE;
+}
+
+static int parse_sandbox(const char *v, pp_sandbox_level *out)
+{
+    static const char *const names[] = {"require", "auto", "process", "off"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(v, names[i]) == 0) {
+            *out = (pp_sandbox_level)i;
+            return 0;
+        }
+    return -1;
 }
 
 static int add_policy(cli *c, const char *name)
@@ -143,6 +157,11 @@ static int parse_args(cli *c, int argc, char **argv)
                 c->opt.encoding = PP_ENC_BYTES;
             else
                 return fail_usage("--encoding takes ascii, latin1, utf-8 or bytes", val);
+        } else if ((t = TAKE("--sandbox"))) {
+            if (t < 0 || parse_sandbox(val, &c->opt.sandbox))
+                return fail_usage("--sandbox takes auto, require, process or off", val);
+        } else if (strcmp(a, "--no-sandbox") == 0) {
+            c->opt.sandbox = PP_SANDBOX_OFF;
         } else if ((t = TAKE("--key"))) {
             if (t < 0)
                 return fail_usage("--key needs a public key or keyring file", NULL);
@@ -373,6 +392,11 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     pp_scan_options_init(&c.opt, c.policy);
+    const char *sbx = getenv("PICKLEPROOF_SANDBOX");
+    if (sbx && *sbx && parse_sandbox(sbx, &c.opt.sandbox)) {
+        fprintf(stderr, "pickleproof: PICKLEPROOF_SANDBOX takes auto, require, process or off\n");
+        return EXIT_USAGE;
+    }
     const char *nc = getenv("NO_COLOR");
     c.color = isatty(STDOUT_FILENO) && !(nc && *nc);
     int rc = parse_args(&c, argc, argv);

@@ -225,6 +225,9 @@ typedef struct pp_scan_options {
     const pp_keyring *keys;
     bool require_signature;
     const char *signature_path;
+    /* set by pp_scan_file: side files (joblib's old multi-file format) may be read from the
+     * scanned file's directory */
+    bool allow_siblings;
 } pp_scan_options;
 
 void pp_scan_options_init(pp_scan_options *o, const pp_policy *policy);

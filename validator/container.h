@@ -86,6 +86,13 @@ void pp_ctx_set_policy_hooks(pp_scan_ctx *c, const pp_policy_hooks *hooks);
 /* Budgets shared by every container of one input: decompressed bytes so far and nesting. Returns
  * PP_E_LIMIT (recorded) when adding n inflated bytes would pass inflated-bytes. */
 pp_err pp_ctx_inflated(pp_scan_ctx *c, uint64_t n, const char *where);
+/* Reads a side file a container names (joblib's old multi-file format): `name` must be a plain
+ * file name, opened in the directory of the scanned file without following links, a regular
+ * file within input-bytes. The bytes are kept until the scan ends. Errors are recorded under
+ * `where` (and returned): PP_E_UNSUPPORTED when the scan has no file path (a memory buffer,
+ * stdin, or the sandbox, where the parser cannot open files), PP_E_IO when it cannot be read. */
+pp_err pp_ctx_open_sibling(pp_scan_ctx *c, const char *name, const char *where,
+                           const uint8_t **data, size_t *len);
 /* Scans nested content (an archive member) by detection, one level deeper: limit archive-depth. */
 pp_err pp_ctx_scan_any(pp_scan_ctx *c, const uint8_t *data, size_t len, uint64_t base,
                        const char *where);

@@ -51,7 +51,17 @@ typedef struct jl {
     bool any_payload; /* a wrapper read bytes: first_payload is set */
     pending *pend;
     size_t npend, pcap;
+    /* old-format side files named by NDArrayWrapper/ZNDArrayWrapper, scanned after the stream */
+    struct side {
+        const uint8_t *name;
+        size_t n;
+        int kind;
+        uint64_t off;
+    } *side;
+    size_t nside, sidecap;
 } jl;
+
+static bool zf_length(const uint8_t *h, size_t n, uint64_t *out);
 
 /* ---- graph helpers -------------------------------------------------------------------------- */
 
@@ -413,15 +423,87 @@ static pp_err sibling(jl *j, pp_vm_io *io, const attrs *a, int kind)
             return PP_E_NOMEM;
         return PP_OK;
     }
-    if (pp_ctx_finding(j->c, "joblib-sibling-file", "medium", off, j->where,
-                       "old-format joblib array file '%.*s' is loaded with allow_pickle=True",
+    if (pp_ctx_finding(j->c, "joblib-sibling-file", "info", off, j->where,
+                       "old-format joblib array file '%.*s' is loaded with allow_pickle=True; "
+                       "it is scanned too",
                        shown, p) == PP_E_NOMEM)
         return PP_E_NOMEM;
-    return pp_ctx_error(j->c, PP_E_UNSUPPORTED, off, j->where,
-                        "sibling file '%.*s' of an old-format joblib file was not scanned", shown,
-                        p) == PP_E_NOMEM
-               ? PP_E_NOMEM
-               : PP_OK;
+    /* Scanned after the stream: a hook must not start streams while the VM runs. */
+    if (j->nside == j->sidecap) {
+        size_t nc = j->sidecap ? j->sidecap * 2 : 4;
+        struct side *ns = pp_realloc(j->side, nc * sizeof *ns);
+        if (!ns) return PP_E_NOMEM;
+        j->side = ns;
+        j->sidecap = nc;
+    }
+    j->side[j->nside++] = (struct side){p, n, kind, off};
+    return PP_OK;
+}
+
+/* The side files, as joblib's compatibility readers load them: NDArrayWrapper through np.load
+ * with allow_pickle=True (so an .npy, an .npz or a pickle: detection decides the same way), and
+ * ZNDArrayWrapper as a zfile of raw array bytes (data only, never unpickled). */
+static pp_err scan_side(jl *j)
+{
+    for (size_t i = 0; i < j->nside; i++) {
+        const struct side *sd = &j->side[i];
+        char name[256], where[PP_MAX_WHERE];
+        size_t nn = sd->n < sizeof name ? sd->n : sizeof name - 1;
+        memcpy(name, sd->name, nn);
+        name[nn] = 0;
+        if (snprintf(where, sizeof where, "%s!%s", j->where, name) >= (int)sizeof where)
+            where[sizeof where - 1] = 0; /* a long path: the report shows its start */
+        const uint8_t *d = NULL;
+        size_t len = 0;
+        pp_err e = pp_ctx_open_sibling(j->c, name, where, &d, &len);
+        if (e == PP_E_NOMEM) return e;
+        if (e) continue; /* recorded: missing, not a plain file, or no directory to look in */
+        if (sd->kind == W_ND) {
+            if (pp_ctx_scan_any(j->c, d, len, PP_NO_OFFSET, where) == PP_E_NOMEM) return PP_E_NOMEM;
+            continue;
+        }
+        uint64_t claim = 0;
+        if (len < 21 || d[0] != 'Z' || d[1] != 'F' || !zf_length(d + 2, 19, &claim)) {
+            if (pp_ctx_error(j->c, PP_E_BAD_VALUE, 0, where,
+                             "array file '%s' is not a joblib zfile", name) == PP_E_NOMEM)
+                return PP_E_NOMEM;
+            continue;
+        }
+        size_t skip = len > 21 && d[21] == ' ' ? 22 : 21;
+        const pp_limits *lim = j->lim;
+        uint8_t *out = NULL;
+        size_t outn = 0;
+        pp_limit_id which = PP_LIMIT_INFLATED_BYTES;
+        char why[160];
+        e = pp_inflate(PP_Z_ZLIB, d + skip, len - skip, lim->v[PP_LIMIT_INFLATED_BYTES],
+                       lim->v[PP_LIMIT_INFLATE_RATIO], &out, &outn, NULL, &which, why, sizeof why);
+        if (e == PP_E_NOMEM) return e;
+        if (e == PP_E_LIMIT) {
+            if (pp_ctx_limit(j->c, which, 0, where) == PP_E_NOMEM) return PP_E_NOMEM;
+            continue;
+        }
+        if (e || outn != claim) {
+            pp_free(out);
+            if (pp_ctx_error(j->c, e ? e : PP_E_BAD_VALUE, 0, where,
+                             "array file '%s': %s", name,
+                             e ? why : "length differs from its zfile header") == PP_E_NOMEM)
+                return PP_E_NOMEM;
+            continue;
+        }
+        if (pp_ctx_inflated(j->c, outn, where) == PP_E_LIMIT) {
+            pp_free(out);
+            continue;
+        }
+        pp_array_region r;
+        memset(&r, 0, sizeof r);
+        r.where = where;
+        r.file_offset = PP_NO_OFFSET;
+        r.nbytes = outn;
+        r.order = 'C';
+        pp_free(out); /* raw data: located and measured, never parsed */
+        if (pp_ctx_region(j->c, &r, NULL) == PP_E_NOMEM) return PP_E_NOMEM;
+    }
+    return PP_OK;
 }
 
 /* The nested pickle of an object array: find where pickle.load stops, privately. */
@@ -626,7 +708,8 @@ static pp_err scan_joblib(jl *j, const char *name)
         .flavor = PP_FLAVOR_PY, .encoding = PP_ENC_ASCII, .hooks = &h, .allow_trailing = true};
     size_t end = j->len;
     pp_err e = pp_ctx_stream(j->c, j->data, j->len, j->vbase, name, &so, &end);
-    if (e == PP_E_NOMEM || scan_nested(j) == PP_E_NOMEM) return PP_E_NOMEM;
+    if (e == PP_E_NOMEM || scan_nested(j) == PP_E_NOMEM || scan_side(j) == PP_E_NOMEM)
+        return PP_E_NOMEM;
     if (e == PP_OK && end < j->len) {
         char nm[PP_MAX_WHERE];
         snprintf(nm, sizeof nm, "%s#1", name);
@@ -714,6 +797,7 @@ static pp_err raw(pp_scan_ctx *c, const uint8_t *data, size_t len, uint64_t base
     pp_err e = probe(&j, PP_FLAVOR_PY, true, 0, NULL);
     if (e == PP_OK && j.wrappers == 0) {
         pp_free(j.pend);
+    pp_free(j.side);
         return pp_container_pickle(c, data, len, base, where);
     }
     uint64_t first = j.first_payload;
@@ -734,6 +818,7 @@ static pp_err raw(pp_scan_ctx *c, const uint8_t *data, size_t len, uint64_t base
                                (unsigned long long)first);
     }
     pp_free(j.pend);
+    pp_free(j.side);
     return done(e);
 }
 
@@ -790,6 +875,7 @@ static pp_err decoded(pp_scan_ctx *c, pp_zkind kind, const uint8_t *src, size_t 
     jl_init(&j, c, out, outn, PP_NO_OFFSET, name, zf);
     e = scan_joblib(&j, name);
     pp_free(j.pend);
+    pp_free(j.side);
     return done(e);
 }
 

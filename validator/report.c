@@ -437,7 +437,7 @@ static int is_rejecting(const char *severity)
 static int is_operational(pp_err e)
 {
     return e == PP_E_NOMEM || e == PP_E_IO || e == PP_E_USAGE || e == PP_E_POLICY ||
-           e == PP_E_INTERNAL;
+           e == PP_E_INTERNAL || e == PP_E_SANDBOX || e == PP_E_SANDBOX_ERROR;
 }
 
 pp_err pp_report_set_signature(pp_report *r, const struct pp_sig_result *sr)

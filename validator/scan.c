@@ -5,6 +5,7 @@
 #include "policy.h"
 #include "report.h"
 #include "container.h"
+#include "sandbox.h"
 #include "sign.h"
 
 #include <stdarg.h>
@@ -340,6 +341,70 @@ pp_err pp_container_pickle(pp_scan_ctx *c, const uint8_t *data, size_t len, uint
     return rc == PP_E_NOMEM ? rc : PP_OK;
 }
 
+pp_err pp_ctx_open_sibling(pp_scan_ctx *c, const char *name, const char *where,
+                           const uint8_t **data, size_t *len)
+{
+    *data = NULL;
+    *len = 0;
+    const char *path = c->opt->path;
+    if (!c->opt->allow_siblings || !path || strcmp(path, "-") == 0)
+        return pp_ctx_error(c, PP_E_UNSUPPORTED, 0, where,
+                            "side file '%s' cannot be read here: only a scan of the file by "
+                            "path outside the sandbox (--sandbox=off) reads side files",
+                            name);
+    /* hostile: the name comes from the file; only a plain name in the same directory */
+    if (!name[0] || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return pp_ctx_error(c, PP_E_BAD_VALUE, 0, where, "side file name '%s' is not plain",
+                            name);
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (slash)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path + (slash == path)), path);
+    else
+        snprintf(dir, sizeof dir, ".");
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return pp_ctx_error(c, PP_E_IO, 0, where, "cannot open directory %s: %s", dir,
+                            strerror(errno));
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int saved = errno;
+    close(dfd);
+    if (fd < 0)
+        return pp_ctx_error(c, PP_E_IO, 0, where, "cannot open side file %s: %s", name,
+                            strerror(saved));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return pp_ctx_error(c, PP_E_IO, 0, where, "side file %s is not a regular file", name);
+    }
+    if ((uint64_t)sb.st_size > c->opt->limits.v[PP_LIMIT_INPUT_BYTES]) {
+        close(fd);
+        return pp_ctx_limit(c, PP_LIMIT_INPUT_BYTES, 0, where);
+    }
+    size_t n = (size_t)sb.st_size, got = 0;
+    uint8_t *buf = pp_malloc(n ? n : 1);
+    if (!buf) {
+        close(fd);
+        return PP_E_NOMEM;
+    }
+    while (got < n) {
+        ssize_t k = read(fd, buf + got, n - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    close(fd);
+    if (pp_ctx_keep(c, buf))
+        return PP_E_NOMEM;
+    if (got != n)
+        return pp_ctx_error(c, PP_E_IO, 0, where, "side file %s changed while reading", name);
+    *data = buf;
+    *len = n;
+    return PP_OK;
+}
+
 pp_err pp_ctx_scan_any(pp_scan_ctx *c, const uint8_t *data, size_t len, uint64_t base,
                        const char *where)
 {
@@ -654,6 +719,7 @@ pp_err pp_scan_file_explain(const char *path, const pp_scan_options *opt, pp_exp
     pp_error_clear(&err);
     pp_scan_options o = *opt;
     o.path = path;
+    o.allow_siblings = true;
     bool verify = pp_keyring_count(opt->keys) > 0 || opt->require_signature;
     /* With signatures the bytes are copied into memory this process owns before they are
      * verified: a mapping would show another writer's later changes to what is parsed. */
@@ -730,7 +796,11 @@ pp_err pp_scan_file_explain(const char *path, const pp_scan_options *opt, pp_exp
             return PP_OK;
         }
     }
-    rc = pp_scan_explain(in.data, in.len, &o, fn, arg, out);
+    /* explain needs the graph in this process; everything else parses in the sandbox */
+    if (fn || o.sandbox == PP_SANDBOX_OFF)
+        rc = pp_scan_explain(in.data, in.len, &o, fn, arg, out);
+    else
+        rc = pp_sandbox_scan(in.data, in.len, &o, out);
     pp_input_close(&in);
     if (rc == PP_OK && checked && pp_report_set_signature(*out, &sr)) {
         pp_report_free(*out);
