@@ -3,27 +3,15 @@
  * a verdict from the table, an error behind every malformed/limit verdict, and every array
  * region with a file offset lies inside the input and its size is dtype x shape. Inputs that
  * lose the magic are still scanned (detection decides). */
+#include "fuzz_common.h"
 #include "pickleproof.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static pp_policy *policy;
-
-static void check(int cond)
-{
-    if (!cond) abort();
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!policy) {
-        pp_error err;
-        memset(&err, 0, sizeof err);
-        if (pp_policy_new(&policy) || pp_policy_add_builtin(policy, "default", &err)) abort();
-    }
+    pp_policy *policy = fuzz_policy("default");
     pp_scan_options o;
     pp_scan_options_init(&o, policy);
     o.path = "f.npy";

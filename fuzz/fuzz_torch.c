@@ -3,27 +3,15 @@
  * Invariants beyond "no crash": a verdict from the table, an error behind every malformed/limit
  * verdict, no critical finding in a safe verdict, and every region with a file offset inside the
  * input with nbytes = shape[0] x element size for a 1-d storage region. */
+#include "fuzz_common.h"
 #include "pickleproof.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static pp_policy *policy;
-
-static void check(int cond)
-{
-    if (!cond) abort();
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!policy) {
-        pp_error err;
-        memset(&err, 0, sizeof err);
-        if (pp_policy_new(&policy) || pp_policy_add_builtin(policy, "torch", &err)) abort();
-    }
+    pp_policy *policy = fuzz_policy("torch");
     pp_scan_options o;
     pp_scan_options_init(&o, policy);
     o.path = "m.pt";

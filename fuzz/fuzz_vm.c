@@ -4,30 +4,16 @@
  * bytes succeeds exactly when the VM did. */
 #include "buf.h"
 #include "dump.h"
+#include "fuzz_common.h"
 #include "pickleproof.h"
 #include "scan.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static pp_policy *policy;
-
-static void check(int cond)
-{
-    if (!cond)
-        abort();
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!policy) {
-        pp_error err;
-        pp_error_clear(&err);
-        if (pp_policy_new(&policy) || pp_policy_add_builtin(policy, "default", &err))
-            abort();
-    }
+    pp_policy *policy = fuzz_policy("default");
     for (int fl = 0; fl < 2; fl++) {
         pp_scan_options o;
         pp_scan_options_init(&o, policy);

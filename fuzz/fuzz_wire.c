@@ -3,28 +3,16 @@
  * frame that decodes again, and every array region claiming file bytes lies inside the input. */
 #include "../sandbox/wire.h"
 
+#include "fuzz_common.h"
 #include "pickleproof.h"
 #include "report.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static pp_policy *policy;
-
-static void check(int cond)
-{
-    if (!cond) abort();
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!policy) {
-        pp_error err;
-        pp_error_clear(&err);
-        if (pp_policy_new(&policy) || pp_policy_add_builtin(policy, "default", &err)) abort();
-    }
+    pp_policy *policy = fuzz_policy("default");
     /* the input the parent holds: the seeds were encoded for 4096 bytes */
     uint64_t input_len = 4096;
     pp_report *r = pp_report_new("fuzz");
