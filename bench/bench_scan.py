@@ -51,6 +51,7 @@ def main():
                                                          "build", "pickleproof"))
     ap.add_argument("--mb", type=int, default=100)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--sandbox", default="require", help="sandbox level for the scans")
     args = ap.parse_args()
 
     objs = make_objects(args.mb)
@@ -61,8 +62,8 @@ def main():
             path = f.name
         try:
             def scan():
-                r = subprocess.run([args.pickleproof, "scan", "--format", "json", path],
-                                   stdout=subprocess.DEVNULL)
+                r = subprocess.run([args.pickleproof, "scan", "--sandbox=" + args.sandbox,
+                                    "--format", "json", path], stdout=subprocess.DEVNULL)
                 if r.returncode != 0:
                     raise SystemExit("pickleproof rejected the benchmark file (exit %d)"
                                      % r.returncode)
@@ -78,7 +79,8 @@ def main():
             t_loads = best_of(args.runs, loads)
             t_genops = best_of(1, genops)
             mb = len(data) / 1e6
-            print("protocol %d, %.1f MB, %d objects" % (proto, mb, len(objs)))
+            print("protocol %d, %.1f MB, %d objects (sandbox %s)" % (proto, mb, len(objs),
+                                                                   args.sandbox))
             print("  pickleproof scan   %7.3f s  %7.1f MB/s" % (t_scan, mb / t_scan))
             print("  pickle.loads       %7.3f s  %7.1f MB/s  -> scan is %.2fx faster"
                   % (t_loads, mb / t_loads, t_loads / t_scan))

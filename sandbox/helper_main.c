@@ -82,6 +82,7 @@ static bool read_request(const uint8_t *m, size_t mlen, request *rq)
     uint64_t ver, zero, hlen, flavor, enc, mode, hook, nlim, off, len;
     if (!pp_cursor_take(&c, 4, &magic) || memcmp(magic, "PPSQ", 4) != 0 ||
         !pp_cursor_le(&c, 2, &ver) || ver != PP_SBX_REQ_VERSION || !pp_cursor_le(&c, 2, &zero) ||
+        (zero & ~(uint64_t)PP_SBX_REQ_EXTERNAL) != 0 ||
         !pp_cursor_le(&c, 4, &hlen) || !pp_cursor_le(&c, 1, &flavor) ||
         !pp_cursor_le(&c, 1, &enc) || !pp_cursor_le(&c, 1, &mode) || !pp_cursor_le(&c, 1, &hook) ||
         !pp_cursor_le(&c, 4, &nlim) || nlim != PP_LIMIT__COUNT)
@@ -92,10 +93,25 @@ static bool read_request(const uint8_t *m, size_t mlen, request *rq)
     if (!pp_cursor_le(&c, 8, &rq->address_space) || !pp_cursor_le(&c, 8, &off) ||
         !pp_cursor_le(&c, 8, &len) || !get_str(&c, &path, &pathn) || !get_str(&c, &text, &textn))
         return false;
-    if (flavor > PP_FLAVOR_PY || enc > PP_ENC_BYTES || off > mlen || len > mlen - off) return false;
+    if (flavor > PP_FLAVOR_PY || enc > PP_ENC_BYTES) return false;
     rq->opt.flavor = (pp_flavor)flavor;
     rq->opt.encoding = (pp_encoding)enc;
-    rq->input = m + off;
+    if (zero & PP_SBX_REQ_EXTERNAL) {
+        /* the input is the file on fd 0: mapped before confinement, at most its size */
+        struct stat sb;
+        if (off != 0 || fstat(0, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < 0 ||
+            len > (uint64_t)sb.st_size || len > SIZE_MAX)
+            return false;
+        rq->input = (const uint8_t *)"";
+        if (len) {
+            void *in = mmap(NULL, (size_t)len, PROT_READ, MAP_PRIVATE, 0, 0);
+            if (in == MAP_FAILED) return false;
+            rq->input = in;
+        }
+    } else {
+        if (off > mlen || len > mlen - off) return false;
+        rq->input = m + off;
+    }
     rq->input_len = (size_t)len;
     if (pathn) {
         if (!(rq->path = pp_malloc(pathn + 1))) return false;

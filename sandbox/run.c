@@ -125,19 +125,20 @@ static uint64_t now_ms(void)
 
 /* The request memfd: header, then the input at a page boundary; sealed so nothing (not even a
  * later write through another descriptor) changes what the child parses. */
-static int make_request(const uint8_t *data, size_t len, const pp_scan_options *opt,
-                        const char *ptext, size_t ptn, int mode, int hook, uint64_t as,
-                        const char **op)
+static int make_request(const uint8_t *data, size_t len, bool external,
+                        const pp_scan_options *opt, const char *ptext, size_t ptn, int mode,
+                        int hook, uint64_t as, const char **op)
 {
     pp_buf h;
     pp_buf_init(&h);
     const char *path = opt->path ? opt->path : "";
     size_t pathn = strlen(path);
     size_t hlen = 12 + 4 + 4 + 8 * PP_LIMIT__COUNT + 24 + 4 + pathn + 4 + ptn;
-    size_t off = (hlen + 4095) & ~(size_t)4095;
+    /* external: the input is the file on the child's fd 0, not a copy after the header */
+    size_t off = external ? 0 : (hlen + 4095) & ~(size_t)4095;
     pp_buf_put(&h, "PPSQ", 4);
     put_le(&h, PP_SBX_REQ_VERSION, 2);
-    put_le(&h, 0, 2);
+    put_le(&h, external ? PP_SBX_REQ_EXTERNAL : 0, 2);
     put_le(&h, hlen, 4);
     put_le(&h, (uint64_t)opt->flavor, 1);
     put_le(&h, (uint64_t)opt->encoding, 1);
@@ -164,8 +165,9 @@ static int make_request(const uint8_t *data, size_t len, const pp_scan_options *
         pp_buf_free(&h);
         return -1;
     }
-    bool ok = write_at(fd, h.p, h.n, 0) && (!len || write_at(fd, data, len, (off_t)off)) &&
-              ftruncate(fd, (off_t)(off + len)) == 0;
+    bool ok = external ? write_at(fd, h.p, h.n, 0)
+                       : write_at(fd, h.p, h.n, 0) && (!len || write_at(fd, data, len, (off_t)off)) &&
+                             ftruncate(fd, (off_t)(off + len)) == 0;
     pp_buf_free(&h);
     if (!ok || fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)) {
         *op = ok ? "sealing the request" : "writing the request";
@@ -189,13 +191,14 @@ static int lift_fd(int fd)
 
 extern char **environ;
 
-static void run_child(const uint8_t *data, size_t len, const pp_scan_options *opt,
+static void run_child(const uint8_t *data, size_t len, int infd, const pp_scan_options *opt,
                       const char *ptext, size_t ptn, int mode, int hook, uint64_t as,
                       uint64_t deadline_ms, outcome *oc)
 {
     memset(oc, 0, sizeof *oc);
-    int rfd = -1, wfd = -1, pidfd = -1;
-    int mfd = make_request(data, len, opt, ptext, ptn, mode, hook, as, &oc->spawn_op);
+    int rfd = -1, wfd = -1, pidfd = -1, xfd = -1;
+    int mfd = make_request(data, len, infd >= 0, opt, ptext, ptn, mode, hook, as,
+                           &oc->spawn_op);
     if (mfd < 0) {
         oc->spawn_err = errno ? errno : EIO;
         return;
@@ -210,7 +213,9 @@ static void run_child(const uint8_t *data, size_t len, const pp_scan_options *op
     rfd = p[0];
     wfd = lift_fd(p[1]);
     mfd = lift_fd(mfd);
-    if (wfd < 0 || mfd < 0) {
+    if (infd >= 0)
+        xfd = lift_fd(fcntl(infd, F_DUPFD_CLOEXEC, 0));
+    if (wfd < 0 || mfd < 0 || (infd >= 0 && xfd < 0)) {
         oc->spawn_err = errno;
         oc->spawn_op = "fcntl";
         goto out;
@@ -221,7 +226,10 @@ static void run_child(const uint8_t *data, size_t len, const pp_scan_options *op
     posix_spawnattr_init(&at);
     posix_spawn_file_actions_adddup2(&fa, mfd, PP_SBX_IN_FD);
     posix_spawn_file_actions_adddup2(&fa, wfd, PP_SBX_OUT_FD);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (xfd >= 0)
+        posix_spawn_file_actions_adddup2(&fa, xfd, 0); /* the input file itself, read-only */
+    else
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 #ifndef PP_SANITIZE
     /* sanitizer builds keep stderr for the runtime's reports */
@@ -257,6 +265,9 @@ static void run_child(const uint8_t *data, size_t len, const pp_scan_options *op
     wfd = -1;
     close(mfd);
     mfd = -1;
+    if (xfd >= 0)
+        close(xfd);
+    xfd = -1;
     if (src != 0) {
         oc->spawn_err = src;
         oc->spawn_op = "spawning the sandbox helper";
@@ -328,6 +339,7 @@ out:
     if (rfd >= 0) close(rfd);
     if (wfd >= 0) close(wfd);
     if (mfd >= 0) close(mfd);
+    if (xfd >= 0) close(xfd);
 }
 
 /* ---- the probe ---------------------------------------------------------------------------- */
@@ -345,7 +357,7 @@ bool pp_sandbox_seccomp_available(const char **why)
         pp_scan_options o;
         pp_scan_options_init(&o, NULL);
         outcome oc;
-        run_child(tiny, sizeof tiny, &o, "", 0, SECCOMP_MODE, PP_SBX_HOOK_NONE, 0, 10000, &oc);
+        run_child(tiny, sizeof tiny, -1, &o, "", 0, SECCOMP_MODE, PP_SBX_HOOK_NONE, 0, 10000, &oc);
         s = -1;
         if (oc.spawn_err)
             probe_why = "the sandbox helper could not be started";
@@ -432,6 +444,12 @@ static int hook_from_env(void)
 
 pp_err pp_sandbox_scan(const uint8_t *data, size_t len, const pp_scan_options *opt, pp_report **out)
 {
+    return pp_sandbox_scan_fd(data, len, -1, opt, out);
+}
+
+pp_err pp_sandbox_scan_fd(const uint8_t *data, size_t len, int infd, const pp_scan_options *opt,
+                          pp_report **out)
+{
     *out = NULL;
     if (!opt || !opt->policy) return PP_E_USAGE;
     if (opt->sandbox == PP_SANDBOX_OFF) {
@@ -485,7 +503,7 @@ pp_err pp_sandbox_scan(const uint8_t *data, size_t len, const pp_scan_options *o
         return rc;
     }
     outcome oc;
-    run_child(data, len, opt, ptext, ptn, mode, hook_from_env(), as, L->v[PP_LIMIT_DEADLINE_MS],
+    run_child(data, len, infd, opt, ptext, ptn, mode, hook_from_env(), as, L->v[PP_LIMIT_DEADLINE_MS],
               &oc);
     pp_free(ptext);
 

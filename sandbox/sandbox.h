@@ -24,6 +24,13 @@
  * mapping cannot reach the child. */
 pp_err pp_sandbox_scan(const uint8_t *data, size_t len, const pp_scan_options *opt,
                        pp_report **out);
+/* The same, but the child maps the first len bytes of `infd` (a regular file open read-only,
+ * whose mapping the caller's `data` is) instead of a copy: no pass over the bytes in the parent.
+ * A writer changing the file meanwhile changes what the child parses, so callers that verified
+ * the bytes (signatures) use pp_sandbox_scan. A file truncated under the child kills it
+ * (SIGBUS): a sandbox-error, never "safe". infd < 0 is pp_sandbox_scan. */
+pp_err pp_sandbox_scan_fd(const uint8_t *data, size_t len, int infd, const pp_scan_options *opt,
+                          pp_report **out);
 
 /* Runs the probe child once per process (a real child with the production filter: an outer
  * filter may forbid seccomp() while libseccomp reports support) and returns whether the seccomp
@@ -51,6 +58,7 @@ pp_err pp_sandbox_policy_text(const pp_policy *p, char **out, size_t *outn);
  *   str path  str policy_text        (str = u32 length + bytes)
  * The input follows at input_offset (page aligned) so the child maps it where it is. */
 #define PP_SBX_REQ_VERSION 1
+#define PP_SBX_REQ_EXTERNAL 1u /* request flag: the input is the file on fd 0 */
 #define PP_SBX_IN_FD 3
 #define PP_SBX_OUT_FD 4
 

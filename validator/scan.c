@@ -559,6 +559,7 @@ static pp_err input_open(const char *path, uint64_t max_bytes, bool copy, pp_inp
                          pp_error *err)
 {
     memset(in, 0, sizeof *in);
+    in->fd = -1;
     int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return pp_fail(err, PP_E_IO, 0, -1, "cannot open %s: %s", path, strerror(errno));
@@ -590,7 +591,9 @@ static pp_err input_open(const char *path, uint64_t max_bytes, bool copy, pp_inp
             in->data = m;
             in->len = (size_t)sb.st_size;
         }
-        if (fd != STDIN_FILENO)
+        if (fd != STDIN_FILENO && in->map)
+            in->fd = fd; /* the sandbox maps the same file instead of copying it */
+        else if (fd != STDIN_FILENO)
             close(fd);
         return PP_OK;
     }
@@ -657,6 +660,8 @@ void pp_input_close(pp_input *in)
 {
     if (in->map)
         munmap(in->map, in->maplen);
+    if (in->fd >= 0)
+        close(in->fd);
     pp_free(in->heap);
     memset(in, 0, sizeof *in);
 }
@@ -799,8 +804,8 @@ pp_err pp_scan_file_explain(const char *path, const pp_scan_options *opt, pp_exp
     /* explain needs the graph in this process; everything else parses in the sandbox */
     if (fn || o.sandbox == PP_SANDBOX_OFF)
         rc = pp_scan_explain(in.data, in.len, &o, fn, arg, out);
-    else
-        rc = pp_sandbox_scan(in.data, in.len, &o, out);
+    else /* unverified bytes: the child maps the file itself; verified ones go as a copy */
+        rc = pp_sandbox_scan_fd(in.data, in.len, verify ? -1 : in.fd, &o, out);
     pp_input_close(&in);
     if (rc == PP_OK && checked && pp_report_set_signature(*out, &sr)) {
         pp_report_free(*out);

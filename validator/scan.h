@@ -43,6 +43,7 @@ typedef struct pp_input {
     void *map;
     size_t maplen;
     uint8_t *heap;
+    int fd; /* the mapped regular file, kept open for the sandbox; -1 otherwise */
 } pp_input;
 
 pp_err pp_input_open(const char *path, uint64_t max_bytes, pp_input *in, pp_error *err);
