@@ -204,6 +204,8 @@ pp_err pp_report_text(const pp_report *r, pp_buf *b, unsigned flags)
     put_safe(b, r->container ? r->container : "pickle");
     pp_buf_printf(b, ", %" PRIu64 " bytes", r->bytes);
     if (r->nstreams > 1) pp_buf_printf(b, ", %zu streams", r->nstreams);
+    pp_buf_puts(b, ", sandbox ");
+    put_safe(b, r->sandbox ? r->sandbox : "off");
     pp_buf_puts(b, ")\n");
     for (size_t i = 0; i < r->nfindings; i++)
         text_finding(b, &r->findings[i], color);

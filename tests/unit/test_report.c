@@ -521,7 +521,7 @@ static void test_text(void)
     CHECKF(terminal_safe(b.p, b.n, 0), "unsafe text: %s", b.p);
     CHECK(strstr(b.p, ": LIMIT (") == NULL); /* critical finding wins */
     CHECK(strstr(b.p, ": UNSAFE (") != NULL);
-    CHECK(strstr(b.p, "134 bytes, 2 streams)\n") != NULL);
+    CHECK(strstr(b.p, "134 bytes, 2 streams, sandbox off)\n") != NULL);
     CHECK(strstr(b.p, "\\x1b[31m") != NULL && strstr(b.p, "\\u202e") != NULL);
     CHECK(strstr(b.p, "\\udc00") == NULL && strstr(b.p, "\\ud800") != NULL);
     CHECK(strstr(b.p, "\\x9b") != NULL && strstr(b.p, "\\xff") != NULL);
@@ -549,7 +549,7 @@ static void test_text(void)
     pp_report_decide(t);
     pp_buf_init(&b);
     pp_report_text(t, &b, 0);
-    CHECKF(strcmp(b.p, "t.pkl: MALFORMED (pickle, 0 bytes)\n"
+    CHECKF(strcmp(b.p, "t.pkl: MALFORMED (pickle, 0 bytes, sandbox off)\n"
                        "  offset 9  BINUNICODE  truncated (medium)  cut\n") == 0,
            "got %s", b.p);
     pp_buf_free(&b);
@@ -570,11 +570,11 @@ static void test_text(void)
     pp_report_decide(clean);
     pp_buf_init(&b);
     pp_report_text(clean, &b, 0);
-    CHECKF(strcmp(b.p, "clean.pkl: SAFE (pickle, 0 bytes)\n") == 0, "got %s", b.p);
+    CHECKF(strcmp(b.p, "clean.pkl: SAFE (pickle, 0 bytes, sandbox off)\n") == 0, "got %s", b.p);
     pp_buf_free(&b);
     FILE *f = tmpfile();
     if (f) {
-        CHECK(pp_report_write_text(clean, f, 0) == PP_OK && ftell(f) == 34);
+        CHECK(pp_report_write_text(clean, f, 0) == PP_OK && ftell(f) == 47);
         fclose(f);
     }
     pp_report_free(clean);
