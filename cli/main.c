@@ -192,6 +192,12 @@ static int parse_args(cli *c, int argc, char **argv)
         }
 #undef TAKE
     }
+    if (c->opt.require_signature && !c->keys)
+        return fail_usage("--require-signature needs --key", NULL);
+    if (c->opt.signature_path && c->nfiles > 1)
+        return fail_usage("--signature names the signature of one file; give one file", NULL);
+    if (strcmp(c->cmd, "dump") == 0 && (c->keys || c->opt.require_signature))
+        return fail_usage("dump does not check signatures (use scan or explain)", NULL);
     if (!c->policy_given) {
         int rc = add_policy(c, "default");
         if (rc)
@@ -319,6 +325,10 @@ static int cmd_explain(cli *c)
 {
     if (c->nfiles != 1)
         return fail_usage("explain takes exactly one file", NULL);
+    if (c->opt.sandbox != PP_SANDBOX_OFF)
+        fprintf(stderr, "pickleproof: explain parses %s in this process, not in the sandbox "
+                        "(it needs the whole graph); scan it first\n",
+                c->files[0]);
     pp_report *r = NULL;
     pp_buf b;
     pp_buf_init(&b);

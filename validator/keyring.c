@@ -39,6 +39,11 @@ const pp_pubkey *pp_keyring_keys(const pp_keyring *k, size_t *n)
 
 static pp_err add(pp_keyring *k, const pp_pubkey *pk)
 {
+    /* the same key twice (two --key flags, a repeated keyring line) is one key: two entries
+     * with one key id would make every signature by it ambiguous */
+    for (size_t i = 0; i < k->n; i++)
+        if (memcmp(&k->keys[i], pk, sizeof *pk) == 0)
+            return PP_OK;
     if (k->n == k->cap) {
         size_t nc = k->cap ? k->cap * 2 : 4;
         pp_pubkey *nk = pp_realloc(k->keys, nc * sizeof *nk);
@@ -67,8 +72,13 @@ pp_err pp_keyring_add_file(pp_keyring *k, const char *path, pp_error *err)
         return pp_fail(err, PP_E_NOMEM, 0, -1, "out of memory reading %s", path);
     }
     size_t n = fread(buf, 1, MAX, f);
-    int big = !feof(f);
+    int bad = ferror(f);
+    int big = !bad && n == MAX && fgetc(f) != EOF;
     fclose(f);
+    if (bad) {
+        pp_free(buf);
+        return pp_fail(err, PP_E_IO, 0, -1, "cannot read key file %s", path);
+    }
     if (big) {
         pp_free(buf);
         return pp_fail(err, PP_E_SIGNATURE, 0, -1, "key file %s is larger than 64 KiB", path);
@@ -81,7 +91,7 @@ pp_err pp_keyring_add_file(pp_keyring *k, const char *path, pp_error *err)
 static pp_err parse_lines(pp_keyring *k, const char *buf, size_t n, const char *path,
                           pp_error *err)
 {
-    size_t before = k->n;
+    size_t parsed = 0;
     size_t pos = 0;
     unsigned lineno = 0;
     while (pos < n) {
@@ -104,8 +114,9 @@ static pp_err parse_lines(pp_keyring *k, const char *buf, size_t n, const char *
             return rc;
         if (add(k, &pk))
             return pp_fail(err, PP_E_NOMEM, 0, -1, "out of memory reading %s", path);
+        parsed++;
     }
-    if (k->n == before)
+    if (parsed == 0)
         return pp_fail(err, PP_E_SIGNATURE, 0, -1, "no public key in %s", path);
     return PP_OK;
 }

@@ -349,8 +349,8 @@ pp_err pp_ctx_open_sibling(pp_scan_ctx *c, const char *name, const char *where,
     const char *path = c->opt->path;
     if (!c->opt->allow_siblings || !path || strcmp(path, "-") == 0)
         return pp_ctx_error(c, PP_E_UNSUPPORTED, 0, where,
-                            "side file '%s' cannot be read here: only a scan of the file by "
-                            "path outside the sandbox (--sandbox=off) reads side files",
+                            "side file '%s' cannot be read here: only an unsigned scan of the "
+                            "file by path outside the sandbox (--sandbox=off) reads side files",
                             name);
     /* hostile: the name comes from the file; only a plain name in the same directory */
     if (!name[0] || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
@@ -560,7 +560,9 @@ static pp_err input_open(const char *path, uint64_t max_bytes, bool copy, pp_inp
 {
     memset(in, 0, sizeof *in);
     in->fd = -1;
-    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    /* ownership by name, not by number: with stdin closed, open() may return 0 */
+    bool owned = strcmp(path, "-") != 0;
+    int fd = owned ? open(path, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
     if (fd < 0)
         return pp_fail(err, PP_E_IO, 0, -1, "cannot open %s: %s", path, strerror(errno));
     struct stat sb;
@@ -591,9 +593,9 @@ static pp_err input_open(const char *path, uint64_t max_bytes, bool copy, pp_inp
             in->data = m;
             in->len = (size_t)sb.st_size;
         }
-        if (fd != STDIN_FILENO && in->map)
+        if (owned && in->map)
             in->fd = fd; /* the sandbox maps the same file instead of copying it */
-        else if (fd != STDIN_FILENO)
+        else if (owned)
             close(fd);
         return PP_OK;
     }
@@ -647,11 +649,11 @@ static pp_err input_open(const char *path, uint64_t max_bytes, bool copy, pp_inp
     in->heap = buf;
     in->data = buf;
     in->len = n;
-    if (fd != STDIN_FILENO)
+    if (owned)
         close(fd);
     return PP_OK;
 fail:
-    if (fd != STDIN_FILENO)
+    if (owned)
         close(fd);
     return err->code;
 }
@@ -664,6 +666,7 @@ void pp_input_close(pp_input *in)
         close(in->fd);
     pp_free(in->heap);
     memset(in, 0, sizeof *in);
+    in->fd = -1;
 }
 
 static pp_report *error_report(const char *path, const pp_error *err)
@@ -691,22 +694,41 @@ static const char *base_name(const char *path)
 static uint8_t *read_signature(const char *path, size_t *n, pp_error *err)
 {
     *n = 0;
-    pp_input in;
-    if (input_open(path, PP_SIG_FILE_MAX, true, &in, err) != PP_OK) {
-        if (errno == ENOENT && err->code == PP_E_IO) {
-            pp_error_clear(err);
-            return NULL;
-        }
+    /* hostile neighbours: a FIFO or device at the signature path must not block the scan */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno != ENOENT)
+            pp_fail(err, PP_E_IO, 0, -1, "cannot open signature %s: %s", path, strerror(errno));
+        return NULL; /* no signature */
+    }
+    struct stat sb;
+    uint8_t *p = NULL;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        pp_fail(err, PP_E_IO, 0, -1, "signature %s is not a regular file", path);
         return NULL;
     }
-    uint8_t *p = in.heap;
-    *n = in.len;
-    in.heap = NULL;
-    pp_input_close(&in);
-    if (!p) { /* an empty file: a signature that does not parse */
-        p = pp_malloc(1);
-        *n = 0;
+    if ((uint64_t)sb.st_size > PP_SIG_FILE_MAX) {
+        close(fd);
+        return pp_malloc(1); /* oversized: a signature that does not parse */
     }
+    size_t cap = (size_t)sb.st_size, got = 0;
+    p = pp_malloc(cap + 1);
+    if (!p) {
+        close(fd);
+        pp_fail(err, PP_E_NOMEM, 0, -1, "out of memory reading %s", path);
+        return NULL;
+    }
+    while (got < cap) {
+        ssize_t k = read(fd, p + got, cap - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    close(fd);
+    *n = got;
     return p;
 }
 
@@ -724,8 +746,10 @@ pp_err pp_scan_file_explain(const char *path, const pp_scan_options *opt, pp_exp
     pp_error_clear(&err);
     pp_scan_options o = *opt;
     o.path = path;
-    o.allow_siblings = true;
     bool verify = pp_keyring_count(opt->keys) > 0 || opt->require_signature;
+    /* Side files (old joblib) are read from disk: never under a signature, which covers only
+     * this file's bytes; such models are signed through a manifest. */
+    o.allow_siblings = !verify;
     /* With signatures the bytes are copied into memory this process owns before they are
      * verified: a mapping would show another writer's later changes to what is parsed. */
     pp_err rc = verify ? pp_input_read(path, opt->limits.v[PP_LIMIT_INPUT_BYTES], &in, &err)
@@ -747,14 +771,10 @@ pp_err pp_scan_file_explain(const char *path, const pp_scan_options *opt, pp_exp
         pp_error serr;
         pp_error_clear(&serr);
         uint8_t *sig = read_signature(sigpath, &siglen, &serr);
-        if (!sig && serr.code != PP_OK && serr.code != PP_E_LIMIT) {
+        if (!sig && serr.code != PP_OK) {
             pp_input_close(&in);
             *out = error_report(path, &serr);
             return *out ? PP_OK : PP_E_NOMEM;
-        }
-        if (!sig && serr.code == PP_E_LIMIT) {
-            sig = pp_malloc(1); /* oversized: a signature that does not parse */
-            siglen = 0;
         }
         size_t nkeys = 0;
         const pp_pubkey *keys = pp_keyring_keys(opt->keys, &nkeys);

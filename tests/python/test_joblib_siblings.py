@@ -128,3 +128,17 @@ def test_compressed_znd_sibling(tmp_path):
     (tmp_path / "m.pkl_01.npy.z").write_bytes(b"ZF" + b"0x50".ljust(19) + b"garbage")
     rc, f = scan(tmp_path / "m.pkl")
     assert rc == 1 and f["verdict"] == "malformed"
+
+
+def test_signed_main_file_does_not_vouch_for_side_files(tmp_path):
+    np.save(tmp_path / "m.pkl_01.npy", np.zeros(3))
+    (tmp_path / "m.pkl").write_bytes(old_pickle([nd_wrapper("m.pkl_01.npy")]))
+    assert subprocess.run([CLI, "keygen", "-W", "-p", str(tmp_path / "k.pub"), "-s",
+                           str(tmp_path / "k.key")], capture_output=True).returncode == 0
+    assert subprocess.run([CLI, "sign", "-s", str(tmp_path / "k.key"), str(tmp_path / "m.pkl")],
+                          capture_output=True).returncode == 0
+    for cmd in (["scan", "--format", "json", "--sandbox=off"], ["explain"]):
+        r = subprocess.run([CLI, *cmd, "--key", str(tmp_path / "k.pub"), str(tmp_path / "m.pkl")],
+                           capture_output=True, timeout=60)
+        assert r.returncode == 1, (cmd, r.stdout)
+        assert b"SAFE (" not in r.stdout

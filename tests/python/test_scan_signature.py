@@ -104,3 +104,37 @@ def test_explain_checks_the_signature_first(signed):
     m.write_bytes(bytes(data))
     r = run("explain", "--key", str(signed / "k.pub"), str(m))
     assert r.returncode == 1 and b"BAD-SIGNATURE" in r.stdout and b"_reconstruct" not in r.stdout
+
+
+def test_fifo_signature_does_not_hang(signed):
+    (signed / "model.pkl.minisig").unlink()
+    os.mkfifo(signed / "model.pkl.minisig")
+    r = subprocess.run([CLI, "scan", "--key", str(signed / "k.pub"), str(signed / "model.pkl")],
+                       capture_output=True, timeout=20)
+    assert r.returncode == 2 and b"not a regular file" in r.stderr + r.stdout
+
+
+def test_duplicate_keys_are_one_key(signed):
+    k = str(signed / "k.pub")
+    rc, f = scan_json("--key", k, "--key", k, str(signed / "model.pkl"))
+    assert rc == 0 and f["signature"]["status"] == "valid"
+
+
+def test_usage_errors(signed):
+    assert run("scan", "--require-signature", str(signed / "model.pkl")).returncode == 2
+    assert run("scan", "--key", str(signed / "k.pub"), "--signature", "x.minisig",
+               str(signed / "model.pkl"), str(signed / "evil.pkl")).returncode == 2
+    assert run("dump", "--json", "--key", str(signed / "k.pub"),
+               str(signed / "model.pkl")).returncode == 2
+
+
+def test_closed_stdin_does_not_alias_a_file(signed):
+    r = subprocess.run([CLI, "scan", "--format", "json", str(signed / "evil.pkl"), "-"],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    files = json.loads(r.stdout)["files"]
+    assert files[0]["verdict"] == "unsafe" and files[1]["path"] == "-"
+    assert files[1]["verdict"] != "unsafe"  # empty stdin, not evil.pkl's bytes
+    r = subprocess.run(f'exec 0<&-; "{CLI}" scan --format json "{signed / "evil.pkl"}" -',
+                       shell=True, capture_output=True, timeout=60)
+    files = json.loads(r.stdout)["files"]
+    assert files[1]["verdict"] != "unsafe"
