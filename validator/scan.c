@@ -341,6 +341,44 @@ pp_err pp_container_pickle(pp_scan_ctx *c, const uint8_t *data, size_t len, uint
     return rc == PP_E_NOMEM ? rc : PP_OK;
 }
 
+/* Reads a whole regular file from an open fd (closed here) into a pp_malloc buffer: what side
+ * files and signatures need. NOT_REGULAR and TOO_BIG are told apart for the callers' messages;
+ * a file that shrinks while being read is SHORT. */
+typedef enum { READ_OK, READ_NOT_REGULAR, READ_TOO_BIG, READ_SHORT, READ_NOMEM } read_rc;
+
+static read_rc read_regular(int fd, uint64_t max, uint8_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return READ_NOT_REGULAR;
+    }
+    if ((uint64_t)sb.st_size > max || (uint64_t)sb.st_size >= SIZE_MAX) {
+        close(fd);
+        return READ_TOO_BIG;
+    }
+    size_t want = (size_t)sb.st_size, got = 0;
+    uint8_t *buf = pp_malloc(want + 1);
+    if (!buf) {
+        close(fd);
+        return READ_NOMEM;
+    }
+    while (got < want) {
+        ssize_t k = read(fd, buf + got, want - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    close(fd);
+    *out = buf;
+    *n = got;
+    return got == want ? READ_OK : READ_SHORT;
+}
+
 pp_err pp_ctx_open_sibling(pp_scan_ctx *c, const char *name, const char *where,
                            const uint8_t **data, size_t *len)
 {
@@ -372,33 +410,18 @@ pp_err pp_ctx_open_sibling(pp_scan_ctx *c, const char *name, const char *where,
     if (fd < 0)
         return pp_ctx_error(c, PP_E_IO, 0, where, "cannot open side file %s: %s", name,
                             strerror(saved));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
+    uint8_t *buf;
+    size_t n;
+    read_rc rr = read_regular(fd, c->opt->limits.v[PP_LIMIT_INPUT_BYTES], &buf, &n);
+    if (rr == READ_NOMEM)
+        return PP_E_NOMEM;
+    if (buf && pp_ctx_keep(c, buf))
+        return PP_E_NOMEM;
+    if (rr == READ_NOT_REGULAR)
         return pp_ctx_error(c, PP_E_IO, 0, where, "side file %s is not a regular file", name);
-    }
-    if ((uint64_t)sb.st_size > c->opt->limits.v[PP_LIMIT_INPUT_BYTES]) {
-        close(fd);
+    if (rr == READ_TOO_BIG)
         return pp_ctx_limit(c, PP_LIMIT_INPUT_BYTES, 0, where);
-    }
-    size_t n = (size_t)sb.st_size, got = 0;
-    uint8_t *buf = pp_malloc(n ? n : 1);
-    if (!buf) {
-        close(fd);
-        return PP_E_NOMEM;
-    }
-    while (got < n) {
-        ssize_t k = read(fd, buf + got, n - got);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            break;
-        got += (size_t)k;
-    }
-    close(fd);
-    if (pp_ctx_keep(c, buf))
-        return PP_E_NOMEM;
-    if (got != n)
+    if (rr == READ_SHORT)
         return pp_ctx_error(c, PP_E_IO, 0, where, "side file %s changed while reading", name);
     *data = buf;
     *len = n;
@@ -701,35 +724,20 @@ static uint8_t *read_signature(const char *path, size_t *n, pp_error *err)
             pp_fail(err, PP_E_IO, 0, -1, "cannot open signature %s: %s", path, strerror(errno));
         return NULL; /* no signature */
     }
-    struct stat sb;
-    uint8_t *p = NULL;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
+    uint8_t *p;
+    switch (read_regular(fd, PP_SIG_FILE_MAX, &p, n)) {
+    case READ_NOT_REGULAR:
         pp_fail(err, PP_E_IO, 0, -1, "signature %s is not a regular file", path);
         return NULL;
-    }
-    if ((uint64_t)sb.st_size > PP_SIG_FILE_MAX) {
-        close(fd);
-        return pp_malloc(1); /* oversized: a signature that does not parse */
-    }
-    size_t cap = (size_t)sb.st_size, got = 0;
-    p = pp_malloc(cap + 1);
-    if (!p) {
-        close(fd);
+    case READ_NOMEM:
         pp_fail(err, PP_E_NOMEM, 0, -1, "out of memory reading %s", path);
         return NULL;
+    case READ_TOO_BIG: /* oversized: a signature that does not parse */
+        *n = 0;
+        return pp_malloc(1);
+    default: /* a short read is a signature that will not verify */
+        return p;
     }
-    while (got < cap) {
-        ssize_t k = read(fd, p + got, cap - got);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            break;
-        got += (size_t)k;
-    }
-    close(fd);
-    *n = got;
-    return p;
 }
 
 pp_err pp_scan_file(const char *path, const pp_scan_options *opt, pp_report **out)
