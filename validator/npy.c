@@ -7,6 +7,7 @@
  * The data follow the header at once (numpy pads the header to 64 bytes, older writers to 16; the
  * reader does not care). Object dtypes store a pickle there, read with pickle.load. */
 #include "container.h"
+#include "textarg.h"
 
 #include "cursor.h"
 
@@ -351,37 +352,6 @@ static bool parse_header(hdr *h, npy_header *out)
     return true;
 }
 
-/* numpy decodes 3.0 headers as UTF-8 (strictly); 1.0/2.0 as latin-1, where every byte is valid. */
-static bool utf8_ok(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t b = s[i];
-        size_t k;
-        uint32_t cp, min;
-        if (b < 0x80) {
-            i++;
-            continue;
-        } else if (b >= 0xc2 && b <= 0xdf) {
-            k = 1, cp = b & 0x1fu, min = 0x80;
-        } else if (b >= 0xe0 && b <= 0xef) {
-            k = 2, cp = b & 0x0fu, min = 0x800;
-        } else if (b >= 0xf0 && b <= 0xf4) {
-            k = 3, cp = b & 0x07u, min = 0x10000;
-        } else {
-            return false;
-        }
-        if (k > n - i - 1) return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80) return false;
-            cp = cp << 6 | (s[i + j] & 0x3fu);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-        i += k + 1;
-    }
-    return true;
-}
-
 static uint64_t at(uint64_t base, uint64_t pos)
 {
     return base == PP_NO_OFFSET ? pos : base + pos;
@@ -419,7 +389,7 @@ pp_err pp_container_npy(pp_scan_ctx *c, const uint8_t *data, size_t len, uint64_
         return npy_error(c, PP_E_TRUNCATED, base, cu.pos, where,
                          "npy header runs past the end of the data");
     size_t hstart = cu.pos - (size_t)hlen;
-    if (major == 3 && !utf8_ok(hs, (size_t)hlen))
+    if (major == 3 && !pp_utf8_valid(hs, (size_t)hlen, false)) /* numpy decodes 3.0 headers as strict UTF-8 */
         return npy_error(c, PP_E_DECODE, base, hstart, where, "npy 3.0 header is not UTF-8");
     hdr h = {.s = hs, .n = (size_t)hlen, .py2_long = major < 3, .base = base};
     npy_header nh;

@@ -12,6 +12,7 @@
 #include "arena.h"
 #include "cursor.h"
 #include "inflate.h"
+#include "textarg.h"
 #include "torch.h"
 
 #include <stdarg.h>
@@ -85,37 +86,6 @@ static void member_where(const pp_zip *z, const pp_zip_entry *e, char *out, size
 }
 
 /* ---- names ----------------------------------------------------------------------------------- */
-
-/* Python's strict UTF-8 decoder: no overlongs, surrogates or code points past U+10FFFF. */
-static bool utf8_valid(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t b = s[i];
-        if (b < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k;
-        uint32_t cp, min;
-        if (b >= 0xc2 && b <= 0xdf)
-            k = 1, cp = b & 0x1fu, min = 0x80;
-        else if (b >= 0xe0 && b <= 0xef)
-            k = 2, cp = b & 0x0fu, min = 0x800;
-        else if (b >= 0xf0 && b <= 0xf4)
-            k = 3, cp = b & 0x07u, min = 0x10000;
-        else
-            return false;
-        if (k > n - i - 1) return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80) return false;
-            cp = cp << 6 | (s[i + j] & 0x3fu);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-        i += k + 1;
-    }
-    return true;
-}
 
 static const uint16_t cp437_high[128] = {
     0x00c7, 0x00fc, 0x00e9, 0x00e2, 0x00e4, 0x00e0, 0x00e5, 0x00e7, 0x00ea, 0x00eb, 0x00e8, 0x00ef,
@@ -413,7 +383,7 @@ static pp_err read_central(const zr *c, pp_zip *z, const end_info *ei, uint64_t 
         if (memchr(name, 0, nlen))
             return fail(c, z, PP_E_BAD_VALUE, pos + CENTRAL_SIZE, "NUL byte in zip member name %s",
                         nm);
-        if ((e->flags & FLAG_UTF8) && !utf8_valid(name, nlen))
+        if ((e->flags & FLAG_UTF8) && !pp_utf8_valid(name, nlen, false))
             return fail(c, z, PP_E_DECODE, pos + CENTRAL_SIZE,
                         "zip member name %s is flagged UTF-8 but is not", nm);
         /* hostile: zipfile refuses these; miniz reads stored data regardless */
