@@ -228,7 +228,19 @@ typedef struct pp_scan_options {
     /* set by pp_scan_file: side files (joblib's old multi-file format) may be read from the
      * scanned file's directory */
     bool allow_siblings;
+    /* side files already read by the caller (the sandbox's parent reads those the confined
+     * parser asked for); with sides_final, a side file not among them is missing */
+    const struct pp_side_file *sides;
+    size_t nsides;
+    bool sides_final;
 } pp_scan_options;
+
+#define PP_MAX_SIDES 64 /* side files one scan may read */
+typedef struct pp_side_file {
+    const char *name; /* a plain file name */
+    const uint8_t *data;
+    size_t len;
+} pp_side_file;
 
 void pp_scan_options_init(pp_scan_options *o, const pp_policy *policy);
 

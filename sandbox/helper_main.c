@@ -61,6 +61,8 @@ typedef struct request {
     uint64_t address_space;
     const uint8_t *input;
     size_t input_len;
+    pp_side_file sides[PP_SBX_MAX_SIDES];
+    char *side_names[PP_SBX_MAX_SIDES];
 } request;
 
 static bool get_str(pp_cursor *c, const uint8_t **s, size_t *n)
@@ -93,6 +95,25 @@ static bool read_request(const uint8_t *m, size_t mlen, request *rq)
     if (!pp_cursor_le(&c, 8, &rq->address_space) || !pp_cursor_le(&c, 8, &off) ||
         !pp_cursor_le(&c, 8, &len) || !get_str(&c, &path, &pathn) || !get_str(&c, &text, &textn))
         return false;
+    uint64_t nsides;
+    if (!pp_cursor_le(&c, 4, &nsides)) return false;
+    rq->opt.sides_final = (nsides & 0x80000000u) != 0;
+    nsides &= 0x7fffffffu;
+    if (nsides > PP_SBX_MAX_SIDES) return false;
+    for (size_t i = 0; i < nsides; i++) {
+        const uint8_t *nm, *d;
+        size_t nn;
+        uint64_t dl;
+        if (!get_str(&c, &nm, &nn) || nn == 0 || nn > 255 || memchr(nm, 0, nn) ||
+            !pp_cursor_le(&c, 8, &dl) || !pp_cursor_take(&c, dl, &d))
+            return false;
+        if (!(rq->side_names[i] = pp_malloc(nn + 1))) return false;
+        memcpy(rq->side_names[i], nm, nn);
+        rq->side_names[i][nn] = 0;
+        rq->sides[i] = (pp_side_file){rq->side_names[i], d, (size_t)dl};
+    }
+    rq->opt.sides = rq->sides;
+    rq->opt.nsides = (size_t)nsides;
     if (flavor > PP_FLAVOR_PY || enc > PP_ENC_BYTES) return false;
     rq->opt.flavor = (pp_flavor)flavor;
     rq->opt.encoding = (pp_encoding)enc;

@@ -133,7 +133,9 @@ static int make_request(const uint8_t *data, size_t len, bool external,
     pp_buf_init(&h);
     const char *path = opt->path ? opt->path : "";
     size_t pathn = strlen(path);
-    size_t hlen = 12 + 4 + 4 + 8 * PP_LIMIT__COUNT + 24 + 4 + pathn + 4 + ptn;
+    size_t hlen = 12 + 4 + 4 + 8 * PP_LIMIT__COUNT + 24 + 4 + pathn + 4 + ptn + 4;
+    for (size_t i = 0; i < opt->nsides; i++)
+        hlen += 4 + strlen(opt->sides[i].name) + 8 + opt->sides[i].len;
     /* external: the input is the file on the child's fd 0, not a copy after the header */
     size_t off = external ? 0 : (hlen + 4095) & ~(size_t)4095;
     pp_buf_put(&h, "PPSQ", 4);
@@ -154,6 +156,16 @@ static int make_request(const uint8_t *data, size_t len, bool external,
     pp_buf_put(&h, path, pathn);
     put_le(&h, ptn, 4);
     pp_buf_put(&h, ptext, ptn);
+    /* side files the parent read for the child, which cannot open files; the last flag bit
+     * says the list is final (anything else named is missing) */
+    put_le(&h, opt->nsides | (opt->sides_final ? 0x80000000u : 0), 4);
+    for (size_t i = 0; i < opt->nsides; i++) {
+        size_t nl = strlen(opt->sides[i].name);
+        put_le(&h, nl, 4);
+        pp_buf_put(&h, opt->sides[i].name, nl);
+        put_le(&h, opt->sides[i].len, 8);
+        pp_buf_put(&h, opt->sides[i].data, opt->sides[i].len);
+    }
     if (!pp_buf_ok(&h)) {
         *op = "request";
         errno = ENOMEM;

@@ -59,6 +59,7 @@ pp_err pp_sandbox_policy_text(const pp_policy *p, char **out, size_t *outn);
  * The input follows at input_offset (page aligned) so the child maps it where it is. */
 #define PP_SBX_REQ_VERSION 1
 #define PP_SBX_REQ_EXTERNAL 1u /* request flag: the input is the file on fd 0 */
+#define PP_SBX_MAX_SIDES PP_MAX_SIDES /* side files one request may carry */
 #define PP_SBX_IN_FD 3
 #define PP_SBX_OUT_FD 4
 

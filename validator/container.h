@@ -93,6 +93,9 @@ pp_err pp_ctx_inflated(pp_scan_ctx *c, uint64_t n, const char *where);
  * stdin, or the sandbox, where the parser cannot open files), PP_E_IO when it cannot be read. */
 pp_err pp_ctx_open_sibling(pp_scan_ctx *c, const char *name, const char *where,
                            const uint8_t **data, size_t *len);
+/* The finding a scan that may not open side files leaves for each one it needs (its message is
+ * the name): the sandbox's parent reads those and runs the scan again with them. */
+#define PP_SIDE_FILE_NEEDED "side-file-needed"
 /* Scans nested content (an archive member) by detection, one level deeper: limit archive-depth. */
 pp_err pp_ctx_scan_any(pp_scan_ctx *c, const uint8_t *data, size_t len, uint64_t base,
                        const char *where);

@@ -344,7 +344,15 @@ pp_err pp_container_pickle(pp_scan_ctx *c, const uint8_t *data, size_t len, uint
 /* Reads a whole regular file from an open fd (closed here) into a pp_malloc buffer: what side
  * files and signatures need. NOT_REGULAR and TOO_BIG are told apart for the callers' messages;
  * a file that shrinks while being read is SHORT. */
-typedef enum { READ_OK, READ_NOT_REGULAR, READ_TOO_BIG, READ_SHORT, READ_NOMEM } read_rc;
+typedef enum {
+    READ_OK,
+    READ_NOT_REGULAR,
+    READ_TOO_BIG,
+    READ_SHORT,
+    READ_NOMEM,
+    READ_NOT_PLAIN,
+    READ_OPEN_FAILED
+} read_rc;
 
 static read_rc read_regular(int fd, uint64_t max, uint8_t **out, size_t *n)
 {
@@ -379,21 +387,15 @@ static read_rc read_regular(int fd, uint64_t max, uint8_t **out, size_t *n)
     return got == want ? READ_OK : READ_SHORT;
 }
 
-pp_err pp_ctx_open_sibling(pp_scan_ctx *c, const char *name, const char *where,
-                           const uint8_t **data, size_t *len)
+/* A side file: a plain name (hostile: it comes from the file) opened in the directory of
+ * `path` without following links. */
+static read_rc read_side(const char *path, const char *name, uint64_t max, uint8_t **buf,
+                         size_t *n, int *eno)
 {
-    *data = NULL;
-    *len = 0;
-    const char *path = c->opt->path;
-    if (!c->opt->allow_siblings || !path || strcmp(path, "-") == 0)
-        return pp_ctx_error(c, PP_E_UNSUPPORTED, 0, where,
-                            "side file '%s' cannot be read here: only an unsigned scan of the "
-                            "file by path outside the sandbox (--sandbox=off) reads side files",
-                            name);
-    /* hostile: the name comes from the file; only a plain name in the same directory */
+    *buf = NULL;
+    *n = 0;
     if (!name[0] || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-        return pp_ctx_error(c, PP_E_BAD_VALUE, 0, where, "side file name '%s' is not plain",
-                            name);
+        return READ_NOT_PLAIN;
     char dir[4096];
     const char *slash = strrchr(path, '/');
     if (slash)
@@ -401,28 +403,64 @@ pp_err pp_ctx_open_sibling(pp_scan_ctx *c, const char *name, const char *where,
     else
         snprintf(dir, sizeof dir, ".");
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return pp_ctx_error(c, PP_E_IO, 0, where, "cannot open directory %s: %s", dir,
-                            strerror(errno));
+    if (dfd < 0) {
+        *eno = errno;
+        return READ_OPEN_FAILED;
+    }
     int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    int saved = errno;
+    *eno = errno;
     close(dfd);
     if (fd < 0)
-        return pp_ctx_error(c, PP_E_IO, 0, where, "cannot open side file %s: %s", name,
-                            strerror(saved));
+        return READ_OPEN_FAILED;
+    return read_regular(fd, max, buf, n);
+}
+
+pp_err pp_ctx_open_sibling(pp_scan_ctx *c, const char *name, const char *where,
+                           const uint8_t **data, size_t *len)
+{
+    *data = NULL;
+    *len = 0;
+    const pp_scan_options *o = c->opt;
+    for (size_t i = 0; i < o->nsides; i++)
+        if (strcmp(o->sides[i].name, name) == 0) {
+            *data = o->sides[i].data;
+            *len = o->sides[i].len;
+            return PP_OK;
+        }
+    if (o->sides_final)
+        return pp_ctx_error(c, PP_E_IO, 0, where, "cannot open side file %s", name);
+    const char *path = c->opt->path;
+    if (!c->opt->allow_siblings && path && strcmp(path, "-") != 0 &&
+        pp_report_add_finding(c->r, PP_SIDE_FILE_NEEDED, "info", NULL, -1, 0, where, "%s",
+                              name))
+        return PP_E_NOMEM;
+    if (!c->opt->allow_siblings || !path || strcmp(path, "-") == 0)
+        return pp_ctx_error(c, PP_E_UNSUPPORTED, 0, where,
+                            "side file '%s' cannot be read here: only an unsigned scan of the "
+                            "file by path outside the sandbox (--sandbox=off) reads side files",
+                            name);
     uint8_t *buf;
     size_t n;
-    read_rc rr = read_regular(fd, c->opt->limits.v[PP_LIMIT_INPUT_BYTES], &buf, &n);
+    int eno = 0;
+    read_rc rr = read_side(path, name, c->opt->limits.v[PP_LIMIT_INPUT_BYTES], &buf, &n, &eno);
     if (rr == READ_NOMEM)
         return PP_E_NOMEM;
     if (buf && pp_ctx_keep(c, buf))
         return PP_E_NOMEM;
-    if (rr == READ_NOT_REGULAR)
+    switch (rr) {
+    case READ_NOT_PLAIN:
+        return pp_ctx_error(c, PP_E_BAD_VALUE, 0, where, "side file name '%s' is not plain",
+                            name);
+    case READ_OPEN_FAILED:
+        return pp_ctx_error(c, PP_E_IO, 0, where, "cannot open side file %s: %s", name,
+                            strerror(eno));
+    case READ_NOT_REGULAR:
         return pp_ctx_error(c, PP_E_IO, 0, where, "side file %s is not a regular file", name);
-    if (rr == READ_TOO_BIG)
-        return pp_ctx_limit(c, PP_LIMIT_INPUT_BYTES, 0, where);
-    if (rr == READ_SHORT)
+    case READ_TOO_BIG: return pp_ctx_limit(c, PP_LIMIT_INPUT_BYTES, 0, where);
+    case READ_SHORT:
         return pp_ctx_error(c, PP_E_IO, 0, where, "side file %s changed while reading", name);
+    default: break;
+    }
     *data = buf;
     *len = n;
     return PP_OK;
@@ -707,6 +745,58 @@ static pp_report *error_report(const char *path, const pp_error *err)
     return r;
 }
 
+/* The confined parser cannot open files: when it asked for side files (old joblib), read them
+ * here, as pp_ctx_open_sibling would, and run it once more with them; whatever could not be read
+ * is then missing. Only for unsigned scans: a signature covers the main file alone. */
+static pp_err rescan_with_sides(const pp_input *in, pp_scan_options *o, pp_report **out)
+{
+    pp_side_file sides[PP_MAX_SIDES];
+    uint8_t *bufs[PP_MAX_SIDES];
+    size_t n = 0;
+    pp_report *r = *out;
+    for (size_t i = 0; i < r->nfindings && n < PP_MAX_SIDES; i++) {
+        const pp_finding *f = &r->findings[i];
+        if (strcmp(f->rule, PP_SIDE_FILE_NEEDED) != 0)
+            continue;
+        bool dup = false;
+        for (size_t k = 0; k < n && !dup; k++)
+            dup = strcmp(sides[k].name, f->message) == 0;
+        if (dup)
+            continue;
+        size_t len = 0;
+        int eno = 0;
+        read_rc rr = read_side(o->path, f->message, o->limits.v[PP_LIMIT_INPUT_BYTES], &bufs[n],
+                               &len, &eno);
+        if (rr != READ_OK) {
+            pp_free(bufs[n]);
+            continue; /* missing: the second run says so */
+        }
+        sides[n].name = f->message;
+        sides[n].data = bufs[n];
+        sides[n].len = len;
+        n++;
+    }
+    bool asked = false;
+    for (size_t i = 0; i < r->nfindings && !asked; i++)
+        asked = strcmp(r->findings[i].rule, PP_SIDE_FILE_NEEDED) == 0;
+    if (!asked)
+        return PP_OK;
+    o->sides = sides;
+    o->nsides = n;
+    o->sides_final = true;
+    pp_report *again = NULL;
+    pp_err rc = pp_sandbox_scan_fd(in->data, in->len, in->fd, o, &again);
+    o->sides = NULL;
+    o->nsides = 0;
+    for (size_t i = 0; i < n; i++)
+        pp_free(bufs[i]);
+    if (rc == PP_OK) {
+        pp_report_free(r);
+        *out = again;
+    }
+    return rc;
+}
+
 static const char *base_name(const char *path)
 {
     const char *b = strrchr(path, '/');
@@ -834,6 +924,8 @@ pp_err pp_scan_file_explain(const char *path, const pp_scan_options *opt, pp_exp
         rc = pp_scan_explain(in.data, in.len, &o, fn, arg, out);
     else /* unverified bytes: the child maps the file itself; verified ones go as a copy */
         rc = pp_sandbox_scan_fd(in.data, in.len, verify ? -1 : in.fd, &o, out);
+    if (rc == PP_OK && !fn && !verify && o.sandbox != PP_SANDBOX_OFF)
+        rc = rescan_with_sides(&in, &o, out);
     pp_input_close(&in);
     if (rc == PP_OK && checked && pp_report_set_signature(*out, &sr)) {
         pp_report_free(*out);

@@ -92,14 +92,30 @@ def test_escaping_name(tmp_path):
     assert rc == 1 and any(x["rule"] == "joblib-sibling-escape" for x in f["findings"])
 
 
-def test_sandboxed_scan_refuses_side_files(tmp_path):
-    np.save(tmp_path / "m.pkl_01.npy", np.zeros(3))
+def test_sandboxed_scan_reads_side_files(tmp_path):
+    """The confined parser cannot open files: the parent reads the side files it names."""
+    arr = np.arange(6, dtype=np.int16)
+    np.save(tmp_path / "m.pkl_01.npy", arr)
     (tmp_path / "m.pkl").write_bytes(old_pickle([nd_wrapper("m.pkl_01.npy")]))
     r = subprocess.run([CLI, "scan", "--format", "json", str(tmp_path / "m.pkl")],
                        capture_output=True, timeout=120)
     f = json.loads(r.stdout)["files"][0]
-    assert r.returncode == 1 and f["verdict"] == "malformed"
-    assert "--sandbox=off" in f["error"]["message"]
+    assert r.returncode == 0 and f["verdict"] == "safe" and f["sandbox"] != "off", f
+    assert any(a["where"].endswith("m.pkl_01.npy") and a["nbytes"] == arr.nbytes
+               for a in f["arrays"])
+    # a payload in the side file is found inside the sandbox too
+    (tmp_path / "m.pkl_01.npy").write_bytes(b"cposix\nsystem\n(S'echo pwned'\ntR.")
+    r = subprocess.run([CLI, "scan", "--format", "json", str(tmp_path / "m.pkl")],
+                       capture_output=True, timeout=120)
+    f = json.loads(r.stdout)["files"][0]
+    assert r.returncode == 1 and f["verdict"] == "unsafe"
+    assert any(x["global"] == "posix.system" for x in f["findings"])
+    # missing under the sandbox: refused, naming the file
+    (tmp_path / "m.pkl_01.npy").unlink()
+    r = subprocess.run([CLI, "scan", "--format", "json", str(tmp_path / "m.pkl")],
+                       capture_output=True, timeout=120)
+    f = json.loads(r.stdout)["files"][0]
+    assert r.returncode == 2 and f["verdict"] == "error" and "m.pkl_01.npy" in f["error"]["message"]
 
 
 def test_memory_buffer_scan_never_safe(tmp_path):
