@@ -44,6 +44,26 @@ static pp_err add_stream(pp_scan_state *st, size_t *cap)
     return PP_OK;
 }
 
+/* The nesting budget over everything built, after the streams ran (unless one already failed). */
+static pp_err check_depth(pp_scan_state *st, const pp_limits *limits)
+{
+    if (st->error.code != PP_OK)
+        return PP_OK;
+    pp_val *roots = pp_malloc((st->nstreams ? st->nstreams : 1) * sizeof *roots);
+    if (!roots)
+        return PP_E_NOMEM;
+    for (size_t i = 0; i < st->nstreams; i++)
+        roots[i] = st->streams[i].root;
+    int rc = pp_graph_check_depth(roots, st->nstreams, st->graph.events,
+                                  limits->v[PP_LIMIT_NESTING], &st->error);
+    pp_free(roots);
+    if (rc == PP_E_NOMEM)
+        return PP_E_NOMEM;
+    if (rc)
+        pp_error_set_stream(&st->error, st->nstreams ? st->names[0] : "pickle");
+    return PP_OK;
+}
+
 pp_err pp_scan_streams(const uint8_t *data, size_t len, const pp_scan_options *opt, bool single,
                        pp_scan_state *st)
 {
@@ -97,22 +117,7 @@ pp_err pp_scan_streams(const uint8_t *data, size_t len, const pp_scan_options *o
             break;
         }
     }
-    /* the nesting budget over everything built, after the streams ran */
-    if (st->error.code == PP_OK) {
-        pp_val *roots = pp_malloc((st->nstreams ? st->nstreams : 1) * sizeof *roots);
-        if (!roots)
-            return PP_E_NOMEM;
-        for (size_t i = 0; i < st->nstreams; i++)
-            roots[i] = st->streams[i].root;
-        int rc = pp_graph_check_depth(roots, st->nstreams, st->graph.events,
-                                      opt->limits.v[PP_LIMIT_NESTING], &st->error);
-        pp_free(roots);
-        if (rc == PP_E_NOMEM)
-            return PP_E_NOMEM;
-        if (rc)
-            pp_error_set_stream(&st->error, st->nstreams ? st->names[0] : "pickle");
-    }
-    return PP_OK;
+    return check_depth(st, &opt->limits);
 }
 
 void pp_scan_state_free(pp_scan_state *st)
@@ -519,32 +524,11 @@ static pp_err ctx_run(pp_scan_ctx *c, const uint8_t *data, size_t len, const pp_
     return PP_OK;
 }
 
-/* The nesting budget over everything built, after the streams ran. */
-static pp_err check_depth(pp_scan_ctx *c)
-{
-    pp_scan_state *st = &c->st;
-    if (st->error.code != PP_OK)
-        return PP_OK;
-    pp_val *roots = pp_malloc((st->nstreams ? st->nstreams : 1) * sizeof *roots);
-    if (!roots)
-        return PP_E_NOMEM;
-    for (size_t i = 0; i < st->nstreams; i++)
-        roots[i] = st->streams[i].root;
-    int rc = pp_graph_check_depth(roots, st->nstreams, st->graph.events,
-                                  c->opt->limits.v[PP_LIMIT_NESTING], &st->error);
-    pp_free(roots);
-    if (rc == PP_E_NOMEM)
-        return PP_E_NOMEM;
-    if (rc)
-        pp_error_set_stream(&st->error, st->nstreams ? st->names[0] : "pickle");
-    return PP_OK;
-}
-
 static pp_err judge(pp_scan_ctx *c)
 {
     pp_scan_state *st = &c->st;
     pp_report *r = c->r;
-    pp_err rc = check_depth(c);
+    pp_err rc = check_depth(st, &c->opt->limits);
     if (rc)
         return rc;
     r->nstreams = st->nstreams;
