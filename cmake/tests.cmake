@@ -11,6 +11,13 @@ foreach(src ${PP_UNIT_TESTS})
   set_tests_properties(unit/${name} PROPERTIES LABELS unit)
 endforeach()
 
+if(PP_SANITIZE)
+  execute_process(COMMAND ${CMAKE_C_COMPILER} -print-file-name=libasan.so
+                  OUTPUT_VARIABLE PP_ASAN_RUNTIME OUTPUT_STRIP_TRAILING_WHITESPACE)
+  execute_process(COMMAND ${CMAKE_C_COMPILER} -print-file-name=libubsan.so
+                  OUTPUT_VARIABLE PP_UBSAN_RUNTIME OUTPUT_STRIP_TRAILING_WHITESPACE)
+endif()
+
 # Python tests: each tests/python/test_*.py under Debian's pytest, labelled by its first line
 # ("# label: NAME"), driven with the CLI path in the environment.
 file(GLOB PP_PY_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/python/test_*.py)
@@ -23,6 +30,13 @@ foreach(src ${PP_PY_TESTS})
   endif()
   add_test(NAME ${label}/${name}
            COMMAND ${PP_PYTHON} -m pytest -q -p no:cacheprovider ${src})
-  set_tests_properties(${label}/${name} PROPERTIES LABELS ${label}
-    ENVIRONMENT "PICKLEPROOF=$<TARGET_FILE:pickleproof_cli>;PP_SANITIZE=$<BOOL:${PP_SANITIZE}>")
+  set(env "PICKLEPROOF=$<TARGET_FILE:pickleproof_cli>;PP_SANITIZE=$<BOOL:${PP_SANITIZE}>")
+  list(APPEND env "PYTHONPATH=${CMAKE_BINARY_DIR}/python")
+  if(label STREQUAL "load" AND PP_SANITIZE)
+    # the extension is instrumented: the interpreter needs the runtimes first; CPython itself
+    # keeps objects alive at exit, so leak checking is the C tests' job
+    list(APPEND env "LD_PRELOAD=${PP_ASAN_RUNTIME}:${PP_UBSAN_RUNTIME}"
+                    "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1")
+  endif()
+  set_tests_properties(${label}/${name} PROPERTIES LABELS ${label} ENVIRONMENT "${env}")
 endforeach()

@@ -69,6 +69,10 @@ pp_err pp_ctx_stream(pp_scan_ctx *c, const uint8_t *data, size_t len, uint64_t b
 pp_err pp_ctx_keep(pp_scan_ctx *c, void *buf);
 /* Records an array region; *index receives its index (for PP_N_ARRAY nodes). */
 pp_err pp_ctx_region(pp_scan_ctx *c, const pp_array_region *r, uint64_t *index);
+/* The same, also keeping where the bytes are (valid until the scan ends: the input or a kept
+ * buffer) and a storage key (copied; may be NULL), which loading uses. */
+pp_err pp_ctx_region_ex(pp_scan_ctx *c, const pp_array_region *r, const uint8_t *bytes,
+                        const char *key, size_t keylen, uint64_t *index);
 /* A container-level finding (e.g. "zip-crc-mismatch", "polyglot", "torchscript"). */
 pp_err pp_ctx_finding(pp_scan_ctx *c, const char *rule, const char *severity, uint64_t offset,
                       const char *where, const char *fmt, ...) PP_PRINTF(6, 7);

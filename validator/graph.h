@@ -91,6 +91,7 @@ typedef struct pp_node {
     uint16_t flags;
     uint32_t id;     /* creation order within the input, from 0 */
     uint32_t height; /* scratch for pp_graph_check_depth: 0 unseen, else height + 1 */
+    uint32_t serial; /* creation order of every node, from 0 (ids number effectful ones only) */
     uint64_t offset; /* file offset of the creating opcode */
     pp_event *effects, *effects_tail;
     union {
@@ -124,7 +125,9 @@ typedef struct pp_node {
             int64_t code;
         } ext;
         struct {
-            uint64_t region; /* index into the report's arrays */
+            uint64_t region; /* index into the report's arrays; UINT64_MAX: an object array */
+            uint64_t start;  /* object array: offset where the stream holding it starts */
+            struct pp_node *wrapper; /* the joblib wrapper it stands for (dtype, shape), or NULL */
         } array;
     } u;
 } pp_node;

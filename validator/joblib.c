@@ -599,6 +599,8 @@ static pp_err after_build(void *ctx, pp_vm_io *io, pp_node *target, pp_val state
     pp_node *arr = pp_vm_io_new_node(io, PP_N_ARRAY);
     if (!arr) return pp_vm_io_fail(io, PP_E_NOMEM, "out of memory");
     arr->u.array.region = UINT64_MAX;
+    arr->u.array.start = j->vbase + pos; /* an object array: its pickle's stream starts here */
+    arr->u.array.wrapper = target;
     pp_err e;
     const uint8_t *p;
     if (dt.object) {
@@ -631,7 +633,7 @@ static pp_err after_build(void *ctx, pp_vm_io *io, pp_node *target, pp_val state
         reg.nbytes = nbytes;
         snprintf(reg.dtype, sizeof reg.dtype, "%s", dt.str);
         reg.order = order;
-        if (pp_ctx_region(j->c, &reg, &arr->u.array.region))
+        if (pp_ctx_region_ex(j->c, &reg, p, NULL, 0, &arr->u.array.region))
             return pp_vm_io_fail(io, PP_E_NOMEM, "out of memory");
     }
     return pp_vm_io_replace_top(io, pp_val_node(arr));

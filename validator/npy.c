@@ -428,5 +428,5 @@ pp_err pp_container_npy(pp_scan_ctx *c, const uint8_t *data, size_t len, uint64_
     r.ndim = nh.ndim;
     memcpy(r.shape, nh.dims, sizeof r.shape);
     r.order = nh.fortran ? 'F' : 'C';
-    return pp_ctx_region(c, &r, NULL) == PP_E_NOMEM ? PP_E_NOMEM : PP_OK;
+    return pp_ctx_region_ex(c, &r, data + off, NULL, 0, NULL) == PP_E_NOMEM ? PP_E_NOMEM : PP_OK;
 }

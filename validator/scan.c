@@ -122,6 +122,10 @@ pp_err pp_scan_streams(const uint8_t *data, size_t len, const pp_scan_options *o
 
 void pp_scan_state_free(pp_scan_state *st)
 {
+    for (size_t i = 0; st->region_keys && i < st->region_cap; i++)
+        pp_free(st->region_keys[i]);
+    pp_free(st->region_keys);
+    pp_free(st->region_bytes);
     pp_graph_free(&st->graph);
     pp_free(st->streams);
     pp_free(st->names);
@@ -193,7 +197,42 @@ pp_err pp_ctx_keep(pp_scan_ctx *c, void *buf)
 
 pp_err pp_ctx_region(pp_scan_ctx *c, const pp_array_region *reg, uint64_t *index)
 {
+    return pp_ctx_region_ex(c, reg, NULL, NULL, 0, index);
+}
+
+pp_err pp_ctx_region_ex(pp_scan_ctx *c, const pp_array_region *reg, const uint8_t *bytes,
+                        const char *key, size_t keylen, uint64_t *index)
+{
     pp_report *r = c->r;
+    pp_scan_state *st = &c->st;
+    if (r->narrays >= st->region_cap) {
+        size_t nc = st->region_cap ? st->region_cap * 2 : 4;
+        const uint8_t **nb = pp_realloc(st->region_bytes, nc * sizeof *nb);
+        if (!nb)
+            return PP_E_NOMEM;
+        st->region_bytes = nb;
+        char **nk = pp_realloc(st->region_keys, nc * sizeof *nk);
+        if (!nk)
+            return PP_E_NOMEM;
+        st->region_keys = nk;
+        for (size_t i = st->region_cap; i < nc; i++) {
+            nb[i] = NULL;
+            nk[i] = NULL;
+        }
+        st->region_cap = nc;
+    }
+    if (key) {
+        char *k = pp_malloc(keylen + 1);
+        if (!k)
+            return PP_E_NOMEM;
+        memcpy(k, key, keylen);
+        k[keylen] = 0;
+        st->region_keys[r->narrays] = k;
+    }
+    if (!bytes && reg->file_offset != PP_NO_OFFSET && reg->file_offset <= c->input_len &&
+        reg->nbytes <= c->input_len - reg->file_offset)
+        bytes = c->input + reg->file_offset;
+    st->region_bytes[r->narrays] = bytes;
     if ((r->narrays & (r->narrays - 1)) == 0) { /* grow at powers of two */
         size_t nc = r->narrays ? r->narrays * 2 : 4;
         pp_array_region *na = pp_realloc(r->arrays, nc * sizeof *na);
@@ -714,7 +753,7 @@ void pp_input_close(pp_input *in)
     in->fd = -1;
 }
 
-static pp_report *error_report(const char *path, const pp_error *err)
+pp_report *pp_scan_error_report(const char *path, const pp_error *err)
 {
     pp_report *r = pp_report_new(path);
     if (!r)
@@ -732,7 +771,7 @@ static pp_report *error_report(const char *path, const pp_error *err)
 /* The confined parser cannot open files: when it asked for side files (old joblib), read them
  * here, as pp_ctx_open_sibling would, and run it once more with them; whatever could not be read
  * is then missing. Only for unsigned scans: a signature covers the main file alone. */
-static pp_err rescan_with_sides(const pp_input *in, pp_scan_options *o, pp_report **out)
+pp_err pp_scan_sides(const pp_input *in, pp_scan_options *o, pp_report **out)
 {
     pp_side_file sides[PP_MAX_SIDES];
     uint8_t *bufs[PP_MAX_SIDES];
@@ -814,6 +853,70 @@ static uint8_t *read_signature(const char *path, size_t *n, pp_error *err)
     }
 }
 
+pp_err pp_scan_verify(const char *path, const pp_scan_options *opt, const uint8_t *data,
+                      size_t len, pp_sig_result *srp, pp_report **out)
+{
+    *out = NULL;
+    pp_sig_result sr;
+    memset(&sr, 0, sizeof sr);
+    *srp = sr;
+    if (!(pp_keyring_count(opt->keys) > 0 || opt->require_signature))
+        return PP_OK;
+    char sigpath[4096];
+    if (opt->signature_path)
+        snprintf(sigpath, sizeof sigpath, "%s", opt->signature_path);
+    else
+        snprintf(sigpath, sizeof sigpath, "%s.minisig", path);
+    size_t siglen = 0;
+    pp_error serr;
+    pp_error_clear(&serr);
+    uint8_t *sig = read_signature(sigpath, &siglen, &serr);
+    if (!sig && serr.code != PP_OK) {
+        *out = pp_scan_error_report(path, &serr);
+        return *out ? PP_OK : PP_E_NOMEM;
+    }
+    size_t nkeys = 0;
+    const pp_pubkey *keys = pp_keyring_keys(opt->keys, &nkeys);
+    if (nkeys == 0) {
+        sr.status = sig ? PP_SIG_BAD : PP_SIG_UNSIGNED;
+        snprintf(sr.reason, sizeof sr.reason, "no trusted key was given");
+    } else {
+        pp_error verr;
+        pp_error_clear(&verr);
+        pp_err rc = pp_verify_buffer(data, len, base_name(path), keys, nkeys, sig, siglen, 0, &sr,
+                                     &verr);
+        if (rc) {
+            pp_free(sig);
+            *out = pp_scan_error_report(path, &verr);
+            return *out ? PP_OK : PP_E_NOMEM;
+        }
+    }
+    pp_free(sig);
+    *srp = sr;
+    if (sr.status == PP_SIG_BAD || (sr.status == PP_SIG_UNSIGNED && opt->require_signature)) {
+        /* nothing unverified is parsed */
+        pp_report *r = pp_report_new(path);
+        if (!r)
+            return PP_E_NOMEM;
+        r->bytes = len;
+        if (pp_report_set_policies(r, opt->policy)) {
+            pp_report_free(r);
+            return PP_E_NOMEM;
+        }
+        r->verdict = sr.status == PP_SIG_BAD ? PP_VERDICT_BAD_SIGNATURE : PP_VERDICT_UNSIGNED;
+        if (pp_report_set_signature(r, &sr) ||
+            pp_report_add_finding(r, sr.status == PP_SIG_BAD ? "bad-signature" : "unsigned",
+                                  "critical", NULL, -1, 0, "file", "%s",
+                                  sr.reason[0] ? sr.reason : "no signature")) {
+            pp_report_free(r);
+            return PP_E_NOMEM;
+        }
+        pp_report_decide(r);
+        *out = r;
+    }
+    return PP_OK;
+}
+
 pp_err pp_scan_file(const char *path, const pp_scan_options *opt, pp_report **out)
 {
     return pp_scan_file_explain(path, opt, NULL, NULL, out);
@@ -837,71 +940,15 @@ pp_err pp_scan_file_explain(const char *path, const pp_scan_options *opt, pp_exp
     pp_err rc = verify ? pp_input_read(path, opt->limits.v[PP_LIMIT_INPUT_BYTES], &in, &err)
                        : pp_input_open(path, opt->limits.v[PP_LIMIT_INPUT_BYTES], &in, &err);
     if (rc) {
-        *out = error_report(path, &err);
+        *out = pp_scan_error_report(path, &err);
         return *out ? PP_OK : PP_E_NOMEM;
     }
     pp_sig_result sr;
-    memset(&sr, 0, sizeof sr);
-    bool checked = false;
-    if (verify) {
-        char sigpath[4096];
-        if (opt->signature_path)
-            snprintf(sigpath, sizeof sigpath, "%s", opt->signature_path);
-        else
-            snprintf(sigpath, sizeof sigpath, "%s.minisig", path);
-        size_t siglen = 0;
-        pp_error serr;
-        pp_error_clear(&serr);
-        uint8_t *sig = read_signature(sigpath, &siglen, &serr);
-        if (!sig && serr.code != PP_OK) {
-            pp_input_close(&in);
-            *out = error_report(path, &serr);
-            return *out ? PP_OK : PP_E_NOMEM;
-        }
-        size_t nkeys = 0;
-        const pp_pubkey *keys = pp_keyring_keys(opt->keys, &nkeys);
-        if (nkeys == 0) {
-            sr.status = sig ? PP_SIG_BAD : PP_SIG_UNSIGNED;
-            snprintf(sr.reason, sizeof sr.reason, "no trusted key was given");
-        } else {
-            pp_error verr;
-            pp_error_clear(&verr);
-            rc = pp_verify_buffer(in.data, in.len, base_name(path), keys, nkeys, sig, siglen, 0,
-                                  &sr, &verr);
-            if (rc) {
-                pp_free(sig);
-                pp_input_close(&in);
-                *out = error_report(path, &verr);
-                return *out ? PP_OK : PP_E_NOMEM;
-            }
-        }
-        pp_free(sig);
-        checked = true;
-        if (sr.status == PP_SIG_BAD || (sr.status == PP_SIG_UNSIGNED && opt->require_signature)) {
-            /* nothing unverified is parsed */
-            size_t len = in.len;
-            pp_input_close(&in);
-            pp_report *r = pp_report_new(path);
-            if (!r)
-                return PP_E_NOMEM;
-            r->bytes = len;
-            if (pp_report_set_policies(r, opt->policy)) {
-                pp_report_free(r);
-                return PP_E_NOMEM;
-            }
-            r->verdict =
-                sr.status == PP_SIG_BAD ? PP_VERDICT_BAD_SIGNATURE : PP_VERDICT_UNSIGNED;
-            if (pp_report_set_signature(r, &sr) ||
-                pp_report_add_finding(r, sr.status == PP_SIG_BAD ? "bad-signature" : "unsigned",
-                                      "critical", NULL, -1, 0, "file", "%s",
-                                      sr.reason[0] ? sr.reason : "no signature")) {
-                pp_report_free(r);
-                return PP_E_NOMEM;
-            }
-            pp_report_decide(r);
-            *out = r;
-            return PP_OK;
-        }
+    bool checked = verify;
+    rc = pp_scan_verify(path, opt, in.data, in.len, &sr, out);
+    if (rc || *out) {
+        pp_input_close(&in);
+        return rc;
     }
     /* explain needs the graph in this process; everything else parses in the sandbox */
     if (fn || o.sandbox == PP_SANDBOX_OFF)
@@ -909,7 +956,7 @@ pp_err pp_scan_file_explain(const char *path, const pp_scan_options *opt, pp_exp
     else /* unverified bytes: the child maps the file itself; verified ones go as a copy */
         rc = pp_sandbox_scan_fd(in.data, in.len, verify ? -1 : in.fd, &o, out);
     if (rc == PP_OK && !fn && !verify && o.sandbox != PP_SANDBOX_OFF)
-        rc = rescan_with_sides(&in, &o, out);
+        rc = pp_scan_sides(&in, &o, out);
     pp_input_close(&in);
     if (rc == PP_OK && checked && pp_report_set_signature(*out, &sr)) {
         pp_report_free(*out);

@@ -571,7 +571,8 @@ pp_err pp_torch_finish(pp_torch *t)
             r.ndim = 1;
             r.shape[0] = e->numel;
             r.order = 'C';
-            if ((rc = pp_ctx_region(t->c, &r, NULL))) return rc;
+            if ((rc = pp_ctx_region_ex(t->c, &r, NULL, (const char *)e->key, e->keylen, NULL)))
+                return rc;
         }
     }
     if (t->np) qsort(t->p, t->np, sizeof *t->p, cmp_persid_node);

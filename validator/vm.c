@@ -237,6 +237,7 @@ static pp_node *new_node(vm *v, pp_nkind kind)
         n->flags = PP_NF_UNHASHABLE;
     if (kind >= PP_N_GLOBAL)
         n->id = v->g->next_id++;
+    n->serial = v->g->nnodes++;
     return n;
 }
 

@@ -15,6 +15,7 @@ typedef struct pp_graph {
     pp_event *events, *events_tail; /* stream order */
     size_t nevents;
     uint32_t next_id;
+    uint32_t nnodes; /* nodes made: the next serial */
     /* intern table of globals by resolved (module, name) */
     pp_node **globals;
     size_t nglobals_slots, nglobals;

@@ -1,0 +1,16 @@
+"""PyTorch storages from verified bytes, as torch.load's persistent_load makes them."""
+
+import torch
+
+
+def storage(storage_type, data):
+    """A typed storage of storage_type's dtype over `data` (a bytearray the storage keeps)."""
+    if storage_type is torch.UntypedStorage:
+        dtype = torch.uint8
+    else:
+        dtype = storage_type.dtype
+    raw = torch.frombuffer(data, dtype=torch.uint8) if len(data) else torch.empty(0, dtype=torch.uint8)
+    if hasattr(raw, "untyped_storage"):  # torch >= 2.0
+        return torch.storage.TypedStorage(wrap_storage=raw.untyped_storage(), dtype=dtype,
+                                          _internal=True)
+    return torch.storage.TypedStorage(wrap_storage=raw.storage().untyped(), dtype=dtype)
