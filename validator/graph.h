@@ -25,6 +25,14 @@ typedef enum pp_vkind {
 
 struct pp_node;
 
+/* How many values a list, dict (2 per entry) or set held once `events` events had happened:
+ * what a call made at that moment saw of it. Newest first; one per batch of mutations. */
+typedef struct pp_fill {
+    struct pp_fill *prev;
+    uint64_t events;
+    size_t n;
+} pp_fill;
+
 typedef struct pp_val {
     uint8_t kind;
     uint8_t pad[3];
@@ -98,6 +106,7 @@ typedef struct pp_node {
         struct {
             pp_val *v;
             size_t n, cap;
+            pp_fill *fills; /* list, dict, set */
         } seq; /* tuple, list, set, frozenset, dict (2 values per entry) */
         struct {
             const uint8_t *p;

@@ -303,6 +303,20 @@ static pp_err seq_add(vm *v, pp_node *c, const pp_val *items, size_t n)
     if (n)
         memcpy(c->u.seq.v + c->u.seq.n, items, n * sizeof(pp_val));
     c->u.seq.n = need;
+    if (c->kind == PP_N_LIST || c->kind == PP_N_DICT || c->kind == PP_N_SET) {
+        /* what the effects so far saw of it stays known (loading replays them in order) */
+        pp_fill *f = c->u.seq.fills;
+        if (f && f->events == v->g->nevents) {
+            f->n = need;
+        } else {
+            if (!(f = galloc(v, sizeof *f)))
+                return v->err->code;
+            f->prev = c->u.seq.fills;
+            f->events = v->g->nevents;
+            f->n = need;
+            c->u.seq.fills = f;
+        }
+    }
     return PP_OK;
 }
 

@@ -27,9 +27,13 @@ typedef struct mz {
     const pp_event ***sev; /* events of each stream, in order */
     size_t *nsev;
     uint8_t *sstate; /* 0 not run, 1 running, 2 done */
+    size_t **sord;   /* the global ordinal of each of those events */
+    uint64_t now;    /* ordinal of the event being replayed; UINT64_MAX once all have been */
     bool joblib;
     PyObject *np_empty, *np_frombuffer, *np_dtype, *importlib;
     PyObject *storages; /* PyTorch storages by key */
+    PyObject *floats;   /* float objects by identity tag: one NaN memoized is one object */
+    PyObject *ndarray, *npdtype; /* numpy.ndarray and numpy.dtype once numpy is loaded */
 } mz;
 
 static PyObject *get(mz *m, const pp_val *v);
@@ -160,13 +164,23 @@ static bool ready(const mz *m, const pp_val *v, unsigned depth)
     }
 }
 
-/* Puts the items that exist into a queued container: 1 complete, 0 not yet, -1 error. */
+/* How many values the container held when the event being replayed happened. */
+static size_t held(const mz *m, const pp_node *n)
+{
+    if (m->now == UINT64_MAX) return n->u.seq.n;
+    for (const pp_fill *f = n->u.seq.fills; f; f = f->prev)
+        if (f->events <= m->now) return f->n <= n->u.seq.n ? f->n : n->u.seq.n;
+    return 0;
+}
+
+/* Puts into a queued container the items it held by now: 1 complete, 0 not yet, -1 error. */
 static int fill(mz *m, pp_node *n)
 {
     PyObject *c = m->obj[n->serial];
     size_t *at = &m->filled[n->serial];
+    size_t upto = held(m, n);
     if (n->kind == PP_N_DICT) {
-        for (; *at < n->u.seq.n / 2; ++*at) {
+        for (; *at < upto / 2; ++*at) {
             const pp_val *k = &n->u.seq.v[2 * *at], *val = &n->u.seq.v[2 * *at + 1];
             if (!ready(m, k, 0) || !ready(m, val, 0)) return 0;
             PyObject *kk = get(m, k);
@@ -176,9 +190,9 @@ static int fill(mz *m, pp_node *n)
             Py_XDECREF(vv);
             if (rc) return -1;
         }
-        return 1;
+        return *at == n->u.seq.n / 2;
     }
-    for (; *at < n->u.seq.n; ++*at) {
+    for (; *at < upto; ++*at) {
         const pp_val *item = &n->u.seq.v[*at];
         if (!ready(m, item, 0)) return 0;
         PyObject *x = get(m, item);
@@ -187,7 +201,7 @@ static int fill(mz *m, pp_node *n)
         Py_DECREF(x);
         if (rc) return -1;
     }
-    return 1;
+    return *at == n->u.seq.n;
 }
 
 /* Completes what can be completed; `all` at the end, when nothing may stay incomplete. */
@@ -503,8 +517,20 @@ static PyObject *get(mz *m, const pp_val *v)
         return PyLong_FromLongLong(v->u.i);
     case PP_V_BIGINT:
         return _PyLong_FromByteArray(v->u.s.p, v->u.s.n, 1, 1);
-    case PP_V_FLOAT:
-        return PyFloat_FromDouble(v->u.f);
+    case PP_V_FLOAT: {
+        if (!v->tag) return PyFloat_FromDouble(v->u.f);
+        if (!m->floats && !(m->floats = PyDict_New())) return NULL;
+        PyObject *k = PyLong_FromUnsignedLong(v->tag);
+        PyObject *f = k ? PyDict_GetItemWithError(m->floats, k) : NULL;
+        if (f) {
+            Py_DECREF(k);
+            return Py_NewRef(f);
+        }
+        f = k && !PyErr_Occurred() ? PyFloat_FromDouble(v->u.f) : NULL;
+        if (f && PyDict_SetItem(m->floats, k, f)) Py_CLEAR(f);
+        Py_XDECREF(k);
+        return f;
+    }
     case PP_V_STR:
         return PyUnicode_DecodeUTF8((const char *)v->u.s.p, (Py_ssize_t)v->u.s.n, "surrogatepass");
     case PP_V_BYTES:
@@ -519,9 +545,37 @@ static PyObject *get(mz *m, const pp_val *v)
 
 /* ---- effects ------------------------------------------------------------------------------- */
 
-/* BUILD as _pickle.c's load_build does it. */
-static int build(PyObject *inst, PyObject *state)
+/* numpy's ndarray.__setstate__ trusts an object array's item list to be as long as the array:
+ * a short one crashes the process. Such states are refused before numpy sees them. */
+static int check_array_state(mz *m, PyObject *inst, PyObject *state)
 {
+    if (!m->ndarray) {
+        PyObject *name = PyUnicode_FromString("numpy");
+        PyObject *np = name ? PyImport_GetModule(name) : NULL;
+        Py_XDECREF(name);
+        if (!np) return PyErr_Occurred() ? -1 : 0; /* no numpy loaded: no ndarray to build */
+        m->ndarray = PyObject_GetAttrString(np, "ndarray");
+        m->npdtype = m->ndarray ? PyObject_GetAttrString(np, "dtype") : NULL;
+        Py_DECREF(np);
+        if (!m->ndarray || !m->npdtype) return -1;
+    }
+    int is = PyObject_IsInstance(inst, m->ndarray), isd = 0;
+    if (is == 0) isd = PyObject_IsInstance(inst, m->npdtype);
+    if (is < 0 || isd < 0) return -1;
+    if (!is && !isd) return 0;
+    PyObject *mod = PyImport_ImportModule("pickleproof._arrays");
+    PyObject *r = mod ? PyObject_CallMethod(mod, is ? "check_state" : "check_dtype_state", "OO",
+                                            inst, state)
+                      : NULL;
+    Py_XDECREF(mod);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
+/* BUILD as _pickle.c's load_build does it. */
+static int build(mz *m, PyObject *inst, PyObject *state)
+{
+    if (check_array_state(m, inst, state)) return -1;
     PyObject *setstate;
     if (_PyObject_LookupAttr(inst, s_setstate, &setstate) < 0) return -1;
     if (setstate) {
@@ -635,7 +689,7 @@ static int method_event(mz *m, const pp_event *ev)
     PyObject *r = NULL;
     switch (ev->kind) {
     case PP_EV_BUILD:
-        rc = build(o, a);
+        rc = build(m, o, a);
         goto out;
     case PP_EV_SETITEM:
         rc = PyObject_SetItem(o, a, b);
@@ -742,8 +796,17 @@ static int run_stream(mz *m, size_t k)
         return -1;
     }
     m->sstate[k] = 1;
-    for (size_t i = 0; i < m->nsev[k]; i++)
+    uint64_t saved = m->now;
+    for (size_t i = 0; i < m->nsev[k]; i++) {
+        m->now = m->sord[k][i];
         if (run_event(m, m->sev[k][i])) return -1;
+    }
+    /* a nested pickle (joblib's object arrays) is complete when pickle.load returns it */
+    if (m->nsev[k] && saved != UINT64_MAX) {
+        m->now = m->sord[k][m->nsev[k] - 1] + 1;
+        if (flush(m, false)) return -1;
+    }
+    m->now = saved;
     m->sstate[k] = 2;
     return 0;
 }
@@ -759,6 +822,7 @@ static bool ends_with(const char *s, const char *suffix)
 static PyObject *stream_result(mz *m, size_t k)
 {
     if (run_stream(m, k)) return NULL;
+    m->now = UINT64_MAX;
     PyObject *r = get(m, &m->v->st->streams[k].root);
     if (r && flush(m, true)) Py_CLEAR(r);
     return r;
@@ -855,8 +919,11 @@ PyObject *pp_materialize(const pp_load_view *v, const pp_mz_options *o)
     m.sev = PyMem_Calloc(ns, sizeof *m.sev);
     m.nsev = PyMem_Calloc(ns, sizeof *m.nsev);
     m.sstate = PyMem_Calloc(ns, 1);
+    m.sord = PyMem_Calloc(ns, sizeof *m.sord);
     const pp_event **all = PyMem_Calloc(m.g->nevents ? m.g->nevents : 1, sizeof *all);
-    if (!m.obj || !m.filled || !m.flags || !m.sev || !m.nsev || !m.sstate || !all) {
+    size_t *ords = PyMem_Calloc(m.g->nevents ? m.g->nevents : 1, sizeof *ords);
+    if (!m.obj || !m.filled || !m.flags || !m.sev || !m.nsev || !m.sstate || !m.sord || !all ||
+        !ords) {
         PyErr_NoMemory();
         goto done;
     }
@@ -867,12 +934,16 @@ PyObject *pp_materialize(const pp_load_view *v, const pp_mz_options *o)
     size_t at = 0;
     for (size_t k = 0; k < m.nstreams; k++) {
         m.sev[k] = all + at;
+        m.sord[k] = ords + at;
         at += m.nsev[k];
         m.nsev[k] = 0;
     }
     total = 0;
     for (const pp_event *ev = m.g->events; ev && total < m.g->nevents; ev = ev->next, total++)
-        if (ev->stream < m.nstreams) m.sev[ev->stream][m.nsev[ev->stream]++] = ev;
+        if (ev->stream < m.nstreams) {
+            m.sord[ev->stream][m.nsev[ev->stream]] = total;
+            m.sev[ev->stream][m.nsev[ev->stream]++] = ev;
+        }
     out = result(&m);
 done:
     for (size_t i = 0; m.obj && i < m.nnodes; i++) Py_XDECREF(m.obj[i]);
@@ -883,11 +954,16 @@ done:
     PyMem_Free(m.nsev);
     PyMem_Free(m.sstate);
     PyMem_Free(all);
+    PyMem_Free(ords);
+    PyMem_Free(m.sord);
     PyMem_Free(m.queue);
     Py_XDECREF(m.np_empty);
     Py_XDECREF(m.np_frombuffer);
     Py_XDECREF(m.np_dtype);
     Py_XDECREF(m.importlib);
     Py_XDECREF(m.storages);
+    Py_XDECREF(m.floats);
+    Py_XDECREF(m.ndarray);
+    Py_XDECREF(m.npdtype);
     return out;
 }
