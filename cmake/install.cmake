@@ -64,7 +64,7 @@ if(PP_SHARED)
   get_target_property(_pp_deps pickleproof LINK_LIBRARIES)
   target_link_libraries(pickleproof_shared PRIVATE ${_pp_deps})
   target_link_options(pickleproof_shared PRIVATE -Wl,--version-script=${PP_VERSION_SCRIPT})
-  if(NOT PP_SANITIZE)
+  if(NOT PP_SANITIZE AND NOT PP_FUZZ)
     # every symbol resolved at link time: a missing dependency fails here, not in a user's program
     target_link_options(pickleproof_shared PRIVATE -Wl,--no-undefined)
   endif()
