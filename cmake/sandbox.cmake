@@ -1,6 +1,6 @@
 # The seccomp sandbox (issue 4): the parent side and the wire format go into the library; the
-# confined parser is the pickleproof-sandbox helper, spawned per input and installed beside the
-# CLI. See sandbox/sandbox.h.
+# confined parser is the pickleproof-sandbox helper, spawned per input and installed in
+# libexec/pickleproof/ (cmake/install.cmake). See sandbox/sandbox.h.
 pkg_check_modules(SECCOMP REQUIRED IMPORTED_TARGET libseccomp)
 
 # Test hooks (PICKLEPROOF_SANDBOX_TEST, PICKLEPROOF_SANDBOX_HELPER) make the child attempt
