@@ -1,6 +1,6 @@
 # The seccomp sandbox (issue 4): the parent side and the wire format go into the library; the
-# confined parser is the pickleproof-sandbox helper, spawned per input and installed beside the
-# CLI. See sandbox/sandbox.h.
+# confined parser is the pickleproof-sandbox helper, spawned per input and installed in
+# libexec/pickleproof/ (cmake/install.cmake). See sandbox/sandbox.h.
 pkg_check_modules(SECCOMP REQUIRED IMPORTED_TARGET libseccomp)
 
 # Test hooks (PICKLEPROOF_SANDBOX_TEST, PICKLEPROOF_SANDBOX_HELPER) make the child attempt
@@ -10,6 +10,10 @@ option(PP_SANDBOX_TESTING "Build the sandbox test hooks" ON)
 
 set(PP_SANDBOX_HELPER_NAME pickleproof-sandbox)
 include(GNUInstallDirs)
+# Installed by cmake/install.cmake; the CLI finds it relative to its own directory first.
+set(PP_SANDBOX_HELPER_DIR ${CMAKE_INSTALL_LIBEXECDIR}/pickleproof)
+file(RELATIVE_PATH PP_SANDBOX_HELPER_FROM_BINDIR ${CMAKE_INSTALL_FULL_BINDIR}
+     ${CMAKE_INSTALL_FULL_LIBEXECDIR}/pickleproof/${PP_SANDBOX_HELPER_NAME})
 target_sources(pickleproof PRIVATE
   ${CMAKE_SOURCE_DIR}/sandbox/run.c
   ${CMAKE_SOURCE_DIR}/sandbox/wire.c
@@ -18,7 +22,7 @@ target_sources(pickleproof PRIVATE
 target_include_directories(pickleproof PRIVATE ${CMAKE_SOURCE_DIR}/sandbox)
 target_link_libraries(pickleproof PUBLIC PkgConfig::SECCOMP)
 set_source_files_properties(${CMAKE_SOURCE_DIR}/sandbox/run.c PROPERTIES COMPILE_DEFINITIONS
-  "PP_SANDBOX_BUILD_DIR=\"${CMAKE_BINARY_DIR}\";PP_SANDBOX_BUILD_HELPER=\"${CMAKE_BINARY_DIR}/${PP_SANDBOX_HELPER_NAME}\";PP_SANDBOX_INSTALL_HELPER=\"${CMAKE_INSTALL_FULL_BINDIR}/${PP_SANDBOX_HELPER_NAME}\"")
+  "PP_SANDBOX_BUILD_DIR=\"${CMAKE_BINARY_DIR}\";PP_SANDBOX_BUILD_HELPER=\"${CMAKE_BINARY_DIR}/${PP_SANDBOX_HELPER_NAME}\";PP_SANDBOX_INSTALL_HELPER=\"${CMAKE_INSTALL_FULL_LIBEXECDIR}/pickleproof/${PP_SANDBOX_HELPER_NAME}\";PP_SANDBOX_HELPER_FROM_BINDIR=\"${PP_SANDBOX_HELPER_FROM_BINDIR}\"")
 if(PP_SANDBOX_TESTING)
   target_compile_definitions(pickleproof PRIVATE PP_SANDBOX_TESTING=1)
 endif()
@@ -71,7 +75,6 @@ pp_link_program(pickleproof_sandbox)
 if(PP_SANDBOX_TESTING)
   target_compile_definitions(pickleproof_sandbox PRIVATE PP_SANDBOX_TESTING=1)
 endif()
-install(TARGETS pickleproof_sandbox RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 # Programs that spawn the helper need it built.
 add_dependencies(pickleproof_cli pickleproof_sandbox)
 

@@ -32,7 +32,10 @@
 #define PP_SANDBOX_BUILD_HELPER ""
 #endif
 #ifndef PP_SANDBOX_INSTALL_HELPER
-#define PP_SANDBOX_INSTALL_HELPER "/usr/local/bin/pickleproof-sandbox"
+#define PP_SANDBOX_INSTALL_HELPER "/usr/local/libexec/pickleproof/pickleproof-sandbox"
+#endif
+#ifndef PP_SANDBOX_HELPER_FROM_BINDIR
+#define PP_SANDBOX_HELPER_FROM_BINDIR ""
 #endif
 
 #ifdef PP_SANITIZE
@@ -63,18 +66,26 @@ const char *pp_sandbox_helper_path(void)
     const char *env = getenv("PICKLEPROOF_SANDBOX_HELPER");
     if (env && *env) return env;
 #endif
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return PP_SANDBOX_INSTALL_HELPER;
+    exe[n] = 0;
     /* A program inside the build tree uses the helper built with it, so tests never pick up an
-     * older installed helper speaking another wire version; everything else the installed one. */
+     * older installed helper speaking another wire version. */
     static const char build_dir[] = PP_SANDBOX_BUILD_DIR;
-    if (build_dir[0]) {
-        char exe[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        size_t bn = strlen(build_dir);
-        if (n > 0) {
-            exe[n] = 0;
-            if ((size_t)n > bn && strncmp(exe, build_dir, bn) == 0 && exe[bn] == '/')
-                return PP_SANDBOX_BUILD_HELPER;
-        }
+    size_t bn = strlen(build_dir);
+    if (bn && (size_t)n > bn && strncmp(exe, build_dir, bn) == 0 && exe[bn] == '/')
+        return PP_SANDBOX_BUILD_HELPER;
+    /* An installed program finds the helper where the install put it relative to its own bin
+     * directory, so a tree installed under another prefix (DESTDIR, --prefix) or moved still
+     * works; programs installed elsewhere that link the library get the configured path. The
+     * buffer is per thread because scans may run in parallel threads. */
+    static const char from_bindir[] = PP_SANDBOX_HELPER_FROM_BINDIR;
+    static _Thread_local char rel[PATH_MAX];
+    char *slash = strrchr(exe, '/');
+    if (from_bindir[0] && slash) {
+        int k = snprintf(rel, sizeof rel, "%.*s/%s", (int)(slash - exe), exe, from_bindir);
+        if (k > 0 && (size_t)k < sizeof rel && access(rel, X_OK) == 0) return rel;
     }
     return PP_SANDBOX_INSTALL_HELPER;
 }

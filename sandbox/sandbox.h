@@ -39,7 +39,9 @@ bool pp_sandbox_seccomp_available(const char **why);
 
 /* The path of the helper this library spawns: the one set below, else
  * $PICKLEPROOF_SANDBOX_HELPER in test builds, else the build-tree helper when running from the
- * build tree, else the installed one. */
+ * build tree, else ../libexec/pickleproof/pickleproof-sandbox relative to the running program's
+ * directory when it is there (an installed CLI, wherever its tree was installed or moved), else
+ * the configured install path. */
 const char *pp_sandbox_helper_path(void);
 /* Sets the helper explicitly (a Python wheel ships it inside the package); NULL restores the
  * default. Call before scanning starts: it is not synchronized with running scans. */
