@@ -23,6 +23,7 @@ import pickle
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -224,3 +225,25 @@ def test_man_page_renders(prefix):
     p = run(["man", "-l", str(page)], env=dict(os.environ, MANPAGER="cat", PAGER="cat",
                                                  MANWIDTH="80"))
     assert "pickleproof" in p.stdout and "SYNOPSIS" in p.stdout
+
+
+def test_python_package_from_the_installed_tree(prefix, pickles):
+    """The pickleproof package installs under lib/python3.X/dist-packages with its extension and
+    its own sandbox helper, and loads (sandboxed) from there, not from the build tree."""
+    ver = "%d.%d" % sys.version_info[:2]
+    site = prefix / "lib" / ("python" + ver) / "dist-packages"
+    assert (site / "pickleproof" / "__init__.py").exists()
+    assert os.access(site / "pickleproof" / "pickleproof-sandbox", os.X_OK)
+    safe, evil = pickles
+    code = ("import pickleproof, sys\n"
+            "assert pickleproof.__file__.startswith(sys.argv[1]), pickleproof.__file__\n"
+            "print(pickleproof.load(sys.argv[2]))\n"
+            "try:\n    pickleproof.load(sys.argv[3])\nexcept pickleproof.UnsafePickleError as e:\n"
+            "    print('refused', e.global_name, pickleproof.scan(sys.argv[2]).sandbox)\n")
+    env = clean_env(PYTHONPATH=str(site))
+    env.pop("LD_PRELOAD", None)
+    if os.environ.get("PP_SANITIZE") in ("1", "ON", "TRUE", "true"):
+        pytest.skip("the installed extension is instrumented; test_load covers it under ASan")
+    p = run([sys.executable, "-c", code, str(site), safe, evil], env=env)
+    assert "'weights': [0.5, 1.5]" in p.stdout
+    assert "refused posix.system seccomp" in p.stdout, p.stdout
