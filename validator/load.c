@@ -195,7 +195,18 @@ static pp_err load_core(const char *path, pp_scan_options *o, const uint8_t *dat
 {
     pp_report *judged = NULL;
     pp_err rc;
-    if (o->sandbox != PP_SANDBOX_OFF) {
+    if (o->sandbox == PP_SANDBOX_OFF && pread_fd >= 0) {
+        /* no sandbox to say where the arrays are: a first pass here says it (over the map; the
+         * pass that counts is the one over the private copy) */
+        pp_scan_options here = *o;
+        rc = pp_scan_buffer(data, len, &here, &judged);
+        if (rc)
+            return rc;
+        if (judged->verdict != PP_VERDICT_SAFE) {
+            *out = judged;
+            return PP_OK;
+        }
+    } else if (o->sandbox != PP_SANDBOX_OFF) {
         rc = pp_sandbox_scan_fd(data, len, child_fd, o, &judged);
         if (rc == PP_OK && !verify && path) {
             pp_input in = {.data = data, .len = len, .fd = child_fd};
@@ -244,7 +255,7 @@ static pp_err load_core(const char *path, pp_scan_options *o, const uint8_t *dat
             rc = PP_E_NOMEM;
     }
     if (rc == PP_OK) {
-        r->sandbox = judged ? judged->sandbox : "off";
+        r->sandbox = judged && o->sandbox != PP_SANDBOX_OFF ? judged->sandbox : "off";
         if (verify && pp_report_set_signature(r, sr))
             rc = PP_E_NOMEM;
     }
@@ -291,8 +302,10 @@ pp_err pp_load_file(const char *path, const pp_scan_options *opt, bool map_array
         return *out ? PP_OK : PP_E_NOMEM;
     }
     size_t len = (size_t)sb.st_size;
-    /* arrays straight from the file only when nothing has to be verified byte for byte */
-    bool direct = map_arrays && !verify;
+    /* Arrays straight from the file (views, or copied out of it) unless a signature needs every
+     * byte verified: their bytes are data, judged only for where they are and how long, while
+     * everything the parser reads is copied into private memory first (see private_copy). */
+    bool direct = !verify;
     int mfd = direct ? -1 : sealed_copy(fd, NULL, len, &err);
     const uint8_t *data = err.code == PP_OK ? map_ro(direct ? fd : mfd, len, &err) : NULL;
     pp_err rc = PP_OK;

@@ -1,14 +1,15 @@
 /* Loading (the Python extension, issue 6): the bytes an object graph is materialized from are the
  * bytes that were judged, twice.
  *
- * 1. The file is read once into a sealed memfd (copies) or, for read-only array maps without a
- *    signature, mapped like numpy.memmap maps it. A signature, when asked for, is verified over
- *    the sealed copy before anything parses it.
+ * 1. With a signature to verify, the file is read once into a sealed memfd and verified there
+ *    before anything parses it. Without one it is mapped, as numpy.memmap maps it.
  * 2. The sandboxed parser judges those bytes (the child maps the memfd or the file).
  * 3. Only when it says safe does this process parse them itself, from memory no other writer can
- *    change (the sealed copy; with a file map, a private copy of everything but the array
- *    payloads the child located), judge its own graph with the same policy, and require the same
- *    verdict and the same array regions as the child. Only then is the callback given the graph.
+ *    change (the sealed copy; or a private copy of everything but the array payloads the child
+ *    located, read from the file), judge its own graph with the same policy, and require the
+ *    same verdict and the same array regions as the child. Only then is the callback given the
+ *    graph. Array payloads are data: a writer changing them meanwhile changes numbers, never
+ *    what is imported or called.
  *
  * So nothing is materialized that this process did not judge itself from bytes it owns, and a
  * parser bug that only the sandbox survives is still caught there first. */
