@@ -359,17 +359,27 @@ static bool reading(pp_learn *l, const pp_finding *f, use *u)
 
 /* ---- passes -------------------------------------------------------------------------------- */
 
+static void put_comment_text(pp_buf *b, const char *s);
+
+/* One diagnostic line. Streams and messages come from the sandboxed parser and name archive
+ * members: escaped like comments, so they cannot move a terminal's cursor. */
 static pp_err diag(pp_buf *b, const char *file, const pp_finding *f, const char *what)
 {
-    pp_buf_printf(b, "%s", file);
+    put_comment_text(b, file);
     if (f->stream && *f->stream) {
         size_t n = strlen(file);
         const char *s = f->stream;
         if (strncmp(s, file, n) == 0 && s[n] == '!') s += n + 1;
-        if (strcmp(s, file) != 0) pp_buf_printf(b, "!%s", s);
+        if (strcmp(s, file) != 0) {
+            pp_buf_putc(b, '!');
+            put_comment_text(b, s);
+        }
     }
-    pp_buf_printf(b, " at offset %llu (%s): %s: %s\n", (unsigned long long)f->offset,
-                  f->opcode ? f->opcode : "?", what, f->message ? f->message : f->rule);
+    pp_buf_printf(b, " at offset %llu (", (unsigned long long)f->offset);
+    put_comment_text(b, f->opcode ? f->opcode : "?");
+    pp_buf_printf(b, "): %s: ", what);
+    put_comment_text(b, f->message ? f->message : f->rule);
+    pp_buf_putc(b, '\n');
     return pp_buf_ok(b) ? PP_OK : PP_E_NOMEM;
 }
 
