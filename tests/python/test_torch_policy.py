@@ -139,6 +139,18 @@ def test_whole_module_is_refused(tmp_path):
     assert ("global-not-allowed", "torch.nn.modules.container.Sequential") in rules(fo)
 
 
+def test_device_is_refused_as_weights_only_refuses_it(tmp_path):
+    from torch import _weights_only_unpickler as w
+    if "torch.device" in w._get_allowed_globals():
+        pytest.skip("this torch's weights_only admits torch.device")
+    p = tmp_path / "dev.pt"
+    torch.save({"d": torch.device("cpu"), "t": torch.ones(1)}, p)
+    with pytest.raises(Exception):
+        torch.load(p, weights_only=True)
+    (fo,) = scan([p])
+    assert ("global-not-allowed", "torch.device") in rules(fo)
+
+
 def test_os_system_inside_a_state_dict(tmp_path):
     sd = torch.nn.Linear(2, 2).state_dict()
     sd["bias_hook"] = Evil()
@@ -171,6 +183,30 @@ def test_helper_with_forbidden_argument(tmp_path, obj, helper):
     (fo,) = scan([p])
     assert fo["verdict"] == "unsafe", json.dumps(fo, indent=1)[:3000]
     assert ("argument-not-allowed", helper) in rules(fo)
+
+
+class Stateful:
+    """REDUCE of a rebuild helper, then BUILD state or SETITEMS on the tensor it returns."""
+
+    def __init__(self, state=None, items=None):
+        self.state, self.items = state, items
+
+    def __reduce__(self):
+        args = (None, 0, (1,), (1,), False, OD())
+        return (torch._utils._rebuild_tensor_v2, args, self.state, None,
+                iter(self.items) if self.items else None)
+
+
+@pytest.mark.parametrize("obj,rule", [
+    (Stateful(state={"requires_grad": True}), "build-not-allowed"),
+    (Stateful(items=[("k", 1)]), "mutation-not-allowed"),
+], ids=["build", "setitems"])
+def test_rebuilt_tensor_takes_no_state(tmp_path, obj, rule):
+    # `-> self` tags a helper's result; the helper is not construct-allowed, so the tag never
+    # lets BUILD or SETITEM reach a tensor
+    p = with_data_pkl(tmp_path, {"x": obj}, "s.pt")
+    (fo,) = scan([p])
+    assert (rule, "torch._utils._rebuild_tensor_v2") in rules(fo), json.dumps(fo, indent=1)[:3000]
 
 
 def test_check_mode_passes():
