@@ -6,6 +6,7 @@
 #include "dump.h"
 #include "err.h"
 #include "explain.h"
+#include "learn_cmd.h"
 #include "report.h"
 #include "scan.h"
 
@@ -49,6 +50,7 @@ static void usage(FILE *f)
           "  verify FILE...     check signatures (-p PUB [-x SIG]) or --manifest MANIFEST\n"
           "  policy list        list the built-in policies\n"
           "  policy show NAME   print a built-in policy\n"
+          "  policy learn FILE...  print the smallest policy the trusted samples need\n"
           "  version            print the version\n"
           "\n"
           "options:\n"
@@ -381,6 +383,8 @@ int main(int argc, char **argv)
         printf("pickleproof %s\n", PP_VERSION);
         return EXIT_SAFE;
     }
+    if (strcmp(cmd, "policy") == 0 && argc >= 3 && strcmp(argv[2], "list") != 0)
+        return pp_cli_policy(argc - 1, argv + 1);
     if (strcmp(cmd, "policy") == 0)
         return cmd_policy(argc, argv);
     if (strcmp(cmd, "keygen") == 0)

@@ -527,6 +527,8 @@ REFUSED = {
     "operator.methodcaller": "calls any method by name",
     "numpy.core._ufunc_reconstruct": "imports a module by name",
     "numpy.core.umath._ufunc_reconstruct": "imports a module by name",
+    "numpy._core._ufunc_reconstruct": "imports a module by name (numpy >= 2)",
+    "numpy._core.umath._ufunc_reconstruct": "imports a module by name (numpy >= 2)",
     "builtins.eval": "evaluates a string",
     "builtins.exec": "executes a string",
     "sklearn.metrics._dist_metrics.PyFuncDistance": "holds a Python callable that it calls",

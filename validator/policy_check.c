@@ -732,10 +732,15 @@ static pp_err rule_global(ck *c, const pp_event *ev)
         cat_name(m, sizeof m, rn ? rn : "?", rn ? strlen(rn) : 1);
         cat(m, sizeof m, ", renamed by _compat_pickle");
     }
-    if (g->flags & PP_NF_DOTTED)
-        cat(m, sizeof m,
-            "; the name is a dotted attribute path, which only an exact "
-            "module:dotted.name entry allows");
+    if (g->flags & PP_NF_DOTTED) {
+        /* The finding's global joins module and qualname with '.', which cannot say where the
+         * module ends; the entry that would allow it does (policy learn reads it from here). */
+        cat(m, sizeof m, "; the name is a dotted attribute path, which only the exact entry ");
+        cat_name(m, sizeof m, g->u.glob.module, g->u.glob.modlen);
+        cat(m, sizeof m, ":");
+        cat_name(m, sizeof m, g->u.glob.name, g->u.glob.namelen);
+        cat(m, sizeof m, " allows");
+    }
     return finding(c, ev, "global-not-allowed", gname(c, 0, g), m);
 }
 
