@@ -175,7 +175,14 @@ def load(file, policy=None, *, key=None, require_signature=False, signature=None
     report = Report(json.loads(doc))
     if not report.safe:
         _raise_for(report)
+    _after(report)
     return obj
+
+
+def _after(report):
+    if (report.container or "").startswith("pytorch"):
+        from . import _torch
+        _torch.after_load()
 
 
 def loads(data, policy=None, *, limits=None, sandbox=None):
@@ -185,6 +192,7 @@ def loads(data, policy=None, *, limits=None, sandbox=None):
     report = Report(json.loads(doc))
     if not report.safe:
         _raise_for(report)
+    _after(report)
     return obj
 
 

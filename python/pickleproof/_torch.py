@@ -14,3 +14,11 @@ def storage(storage_type, data):
         return torch.storage.TypedStorage(wrap_storage=raw.untyped_storage(), dtype=dtype,
                                           _internal=True)
     return torch.storage.TypedStorage(wrap_storage=raw.storage().untyped(), dtype=dtype)
+
+
+def after_load():
+    """What torch.load does once the objects exist: sparse tensors rebuilt by the load are
+    checked for consistent indices (torch defers that until everything is loaded)."""
+    validate = getattr(torch._utils, "_validate_loaded_sparse_tensors", None)
+    if validate is not None:
+        validate()
