@@ -268,11 +268,12 @@ static int parse_value(parser *ps, value *v)
             if (parse_string(ps, &v->items[v->nitems])) return -1;
             v->nitems++;
             skip_space_nl(ps);
-            if (ps->p < ps->end && *ps->p == ',') {
+            if (ps->p == ps->end) return fail(ps, "unterminated array");
+            if (*ps->p == ',') {
                 ps->p++;
                 continue;
             }
-            if (ps->p < ps->end && *ps->p == ']') continue;
+            if (*ps->p == ']') continue;
             return fail(ps, "expected ',' or ']' in an array");
         }
     }

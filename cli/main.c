@@ -44,6 +44,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0)
         return pp_cli_help(NULL, stdout);
     if (strcmp(cmd, "help") == 0) {
+        if (pp_cli_wants_help(argc - 1, argv + 1)) return pp_cli_help("help", stdout);
         if (argc > 3) return pp_cli_usage_error("help", "help takes at most one command", NULL);
         return pp_cli_help(argc == 3 ? argv[2] : NULL, stdout);
     }
