@@ -4,8 +4,10 @@
 
 #include "pickleproof.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 int pp_cli_policy(int argc, char **argv)
 {
@@ -36,6 +38,11 @@ static const struct {
 
 int main(int argc, char **argv)
 {
+    /* With a standard descriptor closed, the next file opened would take its number: a scan of
+     * "-" would read some other file's bytes, results could land in a file. */
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd ? O_WRONLY : O_RDONLY) != fd)
+            return PP_EXIT_USAGE;
     if (argc < 2) {
         pp_cli_help(NULL, stderr);
         return PP_EXIT_USAGE;

@@ -356,7 +356,6 @@ static int run_scan(cli *c)
             pp_walk_free(&wl);
             return pp_cli_usage_error(cmd, "out of memory", NULL);
         }
-        if (w == -1) status = PP_EXIT_USAGE; /* the others are still scanned */
     }
     if (wl.errors) status = PP_EXIT_USAGE;
     if (c->opt.signature_path && wl.n > 1) {

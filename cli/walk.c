@@ -177,11 +177,9 @@ int pp_walk_add(pp_walk_list *l, const char *arg, const pp_walk_opts *o)
 {
     if (strcmp(arg, "-") == 0) return push(l, arg, true);
     struct stat sb;
-    if (stat(arg, &sb) != 0) {
-        fprintf(stderr, "pickleproof: %s: %s\n", arg, strerror(errno));
-        return -1;
-    }
-    if (!S_ISDIR(sb.st_mode)) return push(l, arg, true);
+    /* a path that cannot be looked at is scanned anyway: its report (verdict error, io-error)
+     * says why, in every output format */
+    if (stat(arg, &sb) != 0 || !S_ISDIR(sb.st_mode)) return push(l, arg, true);
     ancestor anc[MAX_DEPTH + 1];
     anc[0].dev = sb.st_dev;
     anc[0].ino = sb.st_ino;

@@ -30,8 +30,8 @@ typedef struct pp_walk_list {
 /* Adds `arg`: a file (explicit), "-" (stdin), or a directory walked recursively (entries sorted
  * by name, depth first; VCS metadata directories .git .hg .svn are not entered; symbolic links
  * below the argument are followed only with follow_symlinks, and a directory loop is an error).
- * Globs match, with fnmatch, the path relative to `arg` and the base name. Returns 0, -1 when
- * `arg` does not exist or cannot be read (a message is on stderr), -2 out of memory. */
+ * Globs match, with fnmatch, the path relative to `arg` and the base name. A missing `arg` is
+ * added as a file, so that its scan reports the error. Returns 0, or -2 out of memory. */
 int pp_walk_add(pp_walk_list *l, const char *arg, const pp_walk_opts *o);
 void pp_walk_free(pp_walk_list *l);
 

@@ -134,7 +134,9 @@ def test_missing_path_is_exit_2_and_others_still_scanned(tree):
     r = scan("--format", "json", str(tree / "nope"), str(tree / "models" / "a_safe.pkl"))
     assert r.returncode == 2
     assert b"nope: No such file or directory" in r.stderr
-    assert doc(r)["files"][0]["verdict"] == "safe"
+    files = doc(r)["files"]
+    assert [f["verdict"] for f in files] == ["error", "safe"]
+    assert files[0]["error"]["name"] == "io-error"
 
 
 def test_stdin():
@@ -256,6 +258,24 @@ def test_no_color_on_a_terminal(tmp_path):
                               env=e, timeout=120).stdout
     assert b"\x1b[" in tty({})
     assert b"\x1b[" not in tty({"NO_COLOR": "1"})
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path):
+    if not shutil.which("script"):
+        pytest.skip("no script(1)")
+    d = tmp_path / "many"
+    d.mkdir()
+    for i in range(60):
+        (d / ("f%02d.pkl" % i)).write_bytes(SAFE)
+    r = subprocess.run(["script", "-qec", "%s scan --no-config --format jsonl %s" % (CLI, d),
+                        "/dev/null"], capture_output=True, timeout=120)
+    assert b"\r[" in r.stdout and b"/60 files" in r.stdout
+    assert b"60 files: " in r.stdout and b"60 safe" in r.stdout
+    r = scan("--format", "jsonl", str(d))
+    assert b"\r[" not in r.stderr and len(r.stdout.splitlines()) == 60
+    r = subprocess.run(["script", "-qec", "%s scan -q --no-config %s" % (CLI, d), "/dev/null"],
+                       capture_output=True, timeout=120)
+    assert b"\r[" not in r.stdout
 
 
 def test_json_and_jsonl_match_the_schema(tree):
