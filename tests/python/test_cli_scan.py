@@ -25,6 +25,8 @@ pytestmark = pytest.mark.skipif(not CLI, reason="PICKLEPROOF not set (run under 
 
 with open(os.path.join(ROOT, "docs", "schema", "report.schema.json")) as _f:
     REPORT_SCHEMA = json.load(_f)
+# The OASIS SARIF 2.1.0 schema (errata 01, the one GitHub code scanning links to), vendored from
+# oasis-tcs/sarif-spec sarif-2.1/schema/sarif-schema-2.1.0.json at commit e0583813.
 with open(os.path.join(ROOT, "tests", "data", "sarif-schema-2.1.0.json")) as _f:
     SARIF_SCHEMA = json.load(_f)
 FILE_SCHEMA = {"$ref": "#/definitions/file", "definitions": REPORT_SCHEMA["definitions"]}
@@ -416,6 +418,22 @@ def test_config_discovered_in_parents_and_overridden_by_flags(tree):
     (proj / "pickleproof.toml").unlink()
     r = run("scan", "../../m.pkl", cwd=cwd)
     assert r.stdout.startswith(b"../../m.pkl: UNSAFE"), r.stdout
+
+
+def test_config_keys_are_relative_to_the_file(tmp_path, keys):
+    proj = tmp_path / "proj"
+    (proj / "sub").mkdir(parents=True)
+    (proj / ".git").mkdir()
+    shutil.copy(keys / "k.pub", proj / "team.pub")
+    m = proj / "m.pkl"
+    m.write_bytes(SAFE)
+    (proj / "pickleproof.toml").write_text('keys = ["team.pub"]\nrequire-signature = true\n'
+                                          'format = "json"\n')
+    r = run("scan", "../m.pkl", cwd=str(proj / "sub"))
+    assert r.returncode == 1 and doc(r)["files"][0]["verdict"] == "unsigned", r.stderr
+    assert run("sign", "-W", "-s", str(keys / "k.key"), str(m)).returncode == 0
+    r = run("scan", "../m.pkl", cwd=str(proj / "sub"))
+    assert r.returncode == 0 and doc(r)["files"][0]["signature"]["status"] == "valid"
 
 
 def test_config_explicit_and_errors(tmp_path):
