@@ -178,11 +178,21 @@ static int parse_string(parser *ps, char **out)
         }
         char e = *ps->p++;
         switch (e) {
-        case '"': o[n++] = '"'; break;
-        case '\\': o[n++] = '\\'; break;
-        case 'n': o[n++] = '\n'; break;
-        case 't': o[n++] = '\t'; break;
-        case 'r': o[n++] = '\r'; break;
+        case '"':
+            o[n++] = '"';
+            break;
+        case '\\':
+            o[n++] = '\\';
+            break;
+        case 'n':
+            o[n++] = '\n';
+            break;
+        case 't':
+            o[n++] = '\t';
+            break;
+        case 'r':
+            o[n++] = '\r';
+            break;
         case 'u': {
             uint32_t cp = 0;
             for (int i = 0; i < 4; i++) {
@@ -237,7 +247,10 @@ static void value_free(value *v)
 
 static const char *kind_name(vkind k)
 {
-    return k == V_STR ? "a string" : k == V_INT ? "an integer" : k == V_BOOL ? "a boolean" : "an array";
+    return k == V_STR    ? "a string"
+           : k == V_INT  ? "an integer"
+           : k == V_BOOL ? "a boolean"
+                         : "an array";
 }
 
 static int parse_value(parser *ps, value *v)
@@ -259,9 +272,9 @@ static int parse_value(parser *ps, value *v)
                 ps->p++;
                 return 0;
             }
-            if (*ps->p != '"' && *ps->p != '\'')
-                return fail(ps, "arrays hold strings only");
-            if (v->nitems >= CONFIG_MAX_ITEMS) return fail(ps, "more than %d items", CONFIG_MAX_ITEMS);
+            if (*ps->p != '"' && *ps->p != '\'') return fail(ps, "arrays hold strings only");
+            if (v->nitems >= CONFIG_MAX_ITEMS)
+                return fail(ps, "more than %d items", CONFIG_MAX_ITEMS);
             char **ni = realloc(v->items, (v->nitems + 1) * sizeof *ni);
             if (!ni) return fail(ps, "out of memory");
             v->items = ni;
@@ -314,7 +327,8 @@ static int parse_value(parser *ps, value *v)
 
 static int want(parser *ps, const char *key, const value *v, vkind k)
 {
-    if (v->kind != k) return fail(ps, "%s must be %s, not %s", key, kind_name(k), kind_name(v->kind));
+    if (v->kind != k)
+        return fail(ps, "%s must be %s, not %s", key, kind_name(k), kind_name(v->kind));
     return 0;
 }
 
@@ -408,8 +422,9 @@ static int set_key(parser *ps, const char *key, value *v)
     if (strcmp(key, "format") == 0) return take_choice(ps, key, v, &c->format, formats);
     if (strcmp(key, "color") == 0) return take_choice(ps, key, v, &c->color, colors);
     if (strcmp(key, "sandbox") == 0) return take_choice(ps, key, v, &c->sandbox, sandboxes);
-    return fail(ps, "unknown key \"%s\" (policies, keys, require-signature, exclude, include, "
-                    "jobs, format, color, sandbox, [limits])",
+    return fail(ps,
+                "unknown key \"%s\" (policies, keys, require-signature, exclude, include, "
+                "jobs, format, color, sandbox, [limits])",
                 key);
 }
 
@@ -440,7 +455,8 @@ static int parse_all(parser *ps)
             skip_blank(ps);
             if (ps->p == ps->end || *ps->p != ']') return fail(ps, "expected ']'");
             ps->p++;
-            if (strcmp(key, "limits") != 0) return fail(ps, "unknown table [%s] (only [limits])", key);
+            if (strcmp(key, "limits") != 0)
+                return fail(ps, "unknown table [%s] (only [limits])", key);
             if (ps->seen_limits) return fail(ps, "duplicate table [limits]");
             ps->seen_limits = true;
             snprintf(ps->table, sizeof ps->table, "%s", key);
@@ -466,8 +482,7 @@ static int parse_all(parser *ps)
     }
 }
 
-int pp_config_parse(const char *origin, const char *dir, const char *text, size_t len,
-                    pp_config *c)
+int pp_config_parse(const char *origin, const char *dir, const char *text, size_t len, pp_config *c)
 {
     parser ps = {.origin = origin, .dir = dir, .p = text, .end = text + len, .line = 1, .c = c};
     if (memchr(text, 0, len)) return fail(&ps, "NUL byte in the file");
@@ -493,7 +508,9 @@ int pp_config_load(const char *path, pp_config *c)
     fclose(f);
     if (!buf || err || n > CONFIG_MAX_BYTES) {
         fprintf(stderr, "%s:1: %s\n", path,
-                !buf ? "out of memory" : err ? "cannot read the file" : "larger than 1 MiB");
+                !buf  ? "out of memory"
+                : err ? "cannot read the file"
+                      : "larger than 1 MiB");
         free(buf);
         return -1;
     }

@@ -34,10 +34,10 @@ typedef struct pp_strlist {
 } pp_strlist;
 
 typedef struct pp_config {
-    char *path;            /* the file read; NULL when none */
-    pp_strlist policies;   /* names, or paths made relative to the working directory */
-    pp_strlist limits;     /* "name=value", checked against the known limits */
-    pp_strlist keys;       /* paths */
+    char *path;          /* the file read; NULL when none */
+    pp_strlist policies; /* names, or paths made relative to the working directory */
+    pp_strlist limits;   /* "name=value", checked against the known limits */
+    pp_strlist keys;     /* paths */
     pp_strlist exclude, include;
     int require_signature; /* -1 unset, else 0/1 */
     long jobs;             /* 0 unset */

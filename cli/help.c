@@ -8,13 +8,15 @@
     "  --policy NAME|FILE     policy to apply; repeatable (default: default)\n"                    \
     "  --limit NAME=VALUE     change a limit (K/M/G suffixes); repeatable\n"                       \
     "  --flavor c|py          read as pickle.load (c, default) or pickle._Unpickler (py)\n"        \
-    "  --encoding ENC         ascii (default), latin1, utf-8 or bytes: protocol-0/1 str payloads\n" \
+    "  --encoding ENC         ascii (default), latin1, utf-8 or bytes: protocol-0/1 str "          \
+    "payloads\n"                                                                                   \
     "  --sandbox LEVEL        require (default), auto, process or off; also PICKLEPROOF_SANDBOX\n" \
     "  --no-sandbox           the same as --sandbox=off (debugging, valgrind)\n"                   \
     "  --key FILE             trusted minisign public key or keyring; repeatable\n"                \
     "  --signature FILE       detached signature of the one file scanned (default FILE.minisig)\n" \
     "  --require-signature    reject files without a valid signature (verdict unsigned)\n"         \
-    "  --config FILE          read settings from FILE instead of the discovered pickleproof.toml\n" \
+    "  --config FILE          read settings from FILE instead of the discovered "                  \
+    "pickleproof.toml\n"                                                                           \
     "  --no-config            ignore pickleproof.toml\n"
 
 #define LIMITS_TEXT                                                                                \

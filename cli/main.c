@@ -48,15 +48,15 @@ int main(int argc, char **argv)
         return PP_EXIT_USAGE;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0)
-        return pp_cli_help(NULL, stdout);
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) return pp_cli_help(NULL, stdout);
     if (strcmp(cmd, "help") == 0) {
         if (pp_cli_wants_help(argc - 1, argv + 1)) return pp_cli_help("help", stdout);
         if (argc > 3) return pp_cli_usage_error("help", "help takes at most one command", NULL);
         return pp_cli_help(argc == 3 ? argv[2] : NULL, stdout);
     }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        if (argc > 2 && pp_cli_wants_help(argc - 1, argv + 1)) return pp_cli_help("version", stdout);
+        if (argc > 2 && pp_cli_wants_help(argc - 1, argv + 1))
+            return pp_cli_help("version", stdout);
         printf("pickleproof %s\n", PP_VERSION);
         return PP_EXIT_SAFE;
     }

@@ -91,11 +91,12 @@ static int parse_args(cli *c, int argc, char **argv)
         const char *a = argv[i];
         const char *val = NULL;
 #define TAKE(flag)                                                                                 \
-    (strcmp(a, flag) == 0 ? (i + 1 < argc ? (val = argv[++i], 1) : -1)                             \
-     : (strncmp(a, flag "=", sizeof(flag)) == 0 ? (val = a + sizeof(flag), 1) : 0))
+    (strcmp(a, flag) == 0                                                                          \
+         ? (i + 1 < argc ? (val = argv[++i], 1) : -1)                                              \
+         : (strncmp(a, flag "=", sizeof(flag)) == 0 ? (val = a + sizeof(flag), 1) : 0))
 #define NEED(msg)                                                                                  \
     do {                                                                                           \
-        if (t < 0) return pp_cli_usage_error(cmd, msg, NULL);                                     \
+        if (t < 0) return pp_cli_usage_error(cmd, msg, NULL);                                      \
     } while (0)
         int t;
         if (dashdash || a[0] != '-' || strcmp(a, "-") == 0) {
@@ -341,7 +342,8 @@ static void *worker(void *arg)
 static int run_scan(cli *c)
 {
     const char *cmd = c->cmd;
-    if (!c->nfiles) return pp_cli_usage_error(cmd, "scan needs at least one file or directory", NULL);
+    if (!c->nfiles)
+        return pp_cli_usage_error(cmd, "scan needs at least one file or directory", NULL);
     size_t stdin_args = 0;
     for (size_t i = 0; i < c->nfiles; i++)
         stdin_args += strcmp(c->files[i], "-") == 0;
@@ -376,7 +378,8 @@ static int run_scan(cli *c)
     o.quiet = c->quiet;
     o.text_flags = (c->color_on ? PP_TEXT_COLOR : 0u) | (c->verbose ? PP_TEXT_VERBOSE : 0u);
     const char *nc = getenv("NO_COLOR");
-    o.color_err = isatty(STDERR_FILENO) && !(nc && *nc) && !(c->color && !strcmp(c->color, "never"));
+    o.color_err =
+        isatty(STDERR_FILENO) && !(nc && *nc) && !(c->color && !strcmp(c->color, "never"));
     pp_out_begin(&o);
 
     pool p;
@@ -491,8 +494,9 @@ static int run_dump(cli *c)
             /* the walk hit the nesting limit: report that instead of a partial document */
             pp_buf_free(&b);
             pp_buf_init(&b);
-            pp_buf_printf(&b, "{\"ok\":false,\"error\":\"limit-exceeded\",\"offset\":0,"
-                              "\"message\":\"%s\"}",
+            pp_buf_printf(&b,
+                          "{\"ok\":false,\"error\":\"limit-exceeded\",\"offset\":0,"
+                          "\"message\":\"%s\"}",
                           st.error.limit >= 0 ? pp_limit_name((pp_limit_id)st.error.limit)
                                               : "graph walk");
         }
@@ -514,8 +518,8 @@ typedef struct explain_arg {
 static void render_explain(void *arg, const pp_scan_state *st, const pp_report *r)
 {
     explain_arg *a = arg;
-    pp_explain(&st->graph, st->streams, st->nstreams, r, a->c->opt.limits.v[PP_LIMIT_NESTING],
-               a->b, a->c->color_on);
+    pp_explain(&st->graph, st->streams, st->nstreams, r, a->c->opt.limits.v[PP_LIMIT_NESTING], a->b,
+               a->c->color_on);
 }
 
 static int run_explain(cli *c)
@@ -562,8 +566,8 @@ static int run(int argc, char **argv, int (*fn)(cli *))
     pp_scan_options_init(&c.opt, c.policy);
     int rc = parse_args(&c, argc, argv);
     if (!rc && fn == run_dump && (c.keys.n || c.require_sig))
-        rc = pp_cli_usage_error(c.cmd, "dump does not check signatures (use scan or explain)",
-                                NULL);
+        rc =
+            pp_cli_usage_error(c.cmd, "dump does not check signatures (use scan or explain)", NULL);
     if (!rc) rc = settle(&c);
     if (!rc) {
         c.opt.policy = c.policy;

@@ -110,8 +110,8 @@ static const pp_sarif_rule rules[] = {
      "different loaders would see different content.",
      CONTAINER_HELP, "error", "8.0"},
     {"torch-extra-pickle", "TorchExtraPickle", "An extra pickle in a PyTorch archive",
-     "The archive holds a pickle torch.load does not read; it was scanned too.",
-     "Informational.", "note", "0.0"},
+     "The archive holds a pickle torch.load does not read; it was scanned too.", "Informational.",
+     "note", "0.0"},
     {"torchscript", "TorchScript", "A TorchScript archive",
      "TorchScript archives carry code that torch.jit.load runs; they are refused.",
      "Load TorchScript only from sources you trust, outside this tool.", "error", "9.0"},
@@ -125,27 +125,27 @@ static const pp_sarif_rule rules[] = {
      "damaged.",
      CONTAINER_HELP, "warning", "5.0"},
     {"zip-data-before-archive", "ZipDataBeforeArchive", "Bytes in front of a zip archive",
-     "The archive starts after other bytes, which another reader may interpret.",
-     CONTAINER_HELP, "warning", "5.0"},
+     "The archive starts after other bytes, which another reader may interpret.", CONTAINER_HELP,
+     "warning", "5.0"},
     {"torch-storage-invalid", "TorchStorageInvalid", "A PyTorch storage that does not match",
      "A storage named by the pickle is missing from the archive or has the wrong size.",
      CONTAINER_HELP, "error", "7.0"},
     {"tensor-bad-metadata", "TensorBadMetadata", "A tensor with impossible metadata",
-     "A tensor's dtype, sizes, strides or offset are not what torch would accept.",
-     CONTAINER_HELP, "error", "7.0"},
+     "A tensor's dtype, sizes, strides or offset are not what torch would accept.", CONTAINER_HELP,
+     "error", "7.0"},
     {"tensor-out-of-bounds", "TensorOutOfBounds", "A tensor view outside its storage",
      "A tensor reads bytes beyond the end of its storage.", CONTAINER_HELP, "error", "8.0"},
     {"tensor-backward-hooks", "TensorBackwardHooks", "A tensor with backward hooks",
-     "Backward hooks are callables attached to a tensor; they are refused.", POLICY_HELP,
-     "error", "9.0"},
+     "Backward hooks are callables attached to a tensor; they are refused.", POLICY_HELP, "error",
+     "9.0"},
     {"findings-truncated", "FindingsTruncated", "More findings than are listed",
      "The report keeps a bounded number of findings per rule; the rest were counted, not kept.",
      "Informational: fix the listed findings first.", "note", "0.0"},
     /* signatures */
     {"unsigned", "Unsigned", "No signature by a trusted key",
      "A signature was required (--require-signature) and the file has none.",
-     "Sign the file with pickleproof sign (or minisign) and ship FILE.minisig beside it.",
-     "error", "7.5"},
+     "Sign the file with pickleproof sign (or minisign) and ship FILE.minisig beside it.", "error",
+     "7.5"},
     {"bad-signature", "BadSignature", "A signature that does not verify",
      "The detached signature does not match the file's bytes or was made by an untrusted key. "
      "The file was not parsed.",
@@ -154,8 +154,8 @@ static const pp_sarif_rule rules[] = {
     {"truncated", "Truncated", "The input ends inside an opcode or before STOP",
      "The stream ends early: a loader would fail.", MALFORMED_HELP, "warning", "5.0"},
     {"invalid-opcode", "InvalidOpcode", "A byte that is not a pickle opcode",
-     "The stream holds a byte that no unpickler accepts as an opcode.", MALFORMED_HELP,
-     "warning", "5.0"},
+     "The stream holds a byte that no unpickler accepts as an opcode.", MALFORMED_HELP, "warning",
+     "5.0"},
     {"stack-underflow", "StackUnderflow", "An opcode pops more than the stack holds",
      "An opcode pops below the mark fence or from an empty stack.", MALFORMED_HELP, "warning",
      "5.0"},
@@ -187,13 +187,12 @@ static const pp_sarif_rule rules[] = {
      "A policy file could not be read or parsed.", ERROR_HELP, "error", "5.0"},
     {"decode-error", "DecodeError", "A string that does not decode",
      "Invalid UTF-8, ASCII or escape in a string payload.", MALFORMED_HELP, "warning", "5.0"},
-    {"internal", "Internal", "An internal error", "A check that cannot fail failed.",
-     ERROR_HELP, "error", "5.0"},
-    {"out-of-memory", "OutOfMemory", "Out of memory", "The scanner ran out of memory.",
-     ERROR_HELP, "error", "5.0"},
+    {"internal", "Internal", "An internal error", "A check that cannot fail failed.", ERROR_HELP,
+     "error", "5.0"},
+    {"out-of-memory", "OutOfMemory", "Out of memory", "The scanner ran out of memory.", ERROR_HELP,
+     "error", "5.0"},
     {"signature-error", "SignatureError", "A key, signature or manifest that cannot be used",
-     "A key, signature or manifest file is unreadable or malformed.", ERROR_HELP, "error",
-     "7.0"},
+     "A key, signature or manifest file is unreadable or malformed.", ERROR_HELP, "error", "7.0"},
     {"sandbox-error", "SandboxError", "The sandbox could not run or answered badly",
      "The confined parser could not start, crashed, or wrote an answer the parent rejects.",
      ERROR_HELP, "error", "7.0"},
@@ -300,7 +299,8 @@ static void uri(pp_buf *b, const char *path)
         if (path[0] == '/')
             pp_buf_puts(&tmp, "file://");
         else
-            while (path[0] == '.' && path[1] == '/') path += 2;
+            while (path[0] == '.' && path[1] == '/')
+                path += 2;
         for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
             unsigned c = *p;
             if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
@@ -348,9 +348,9 @@ static void fingerprint(pp_buf *b, const char *path, const char *rule, const cha
     pp_buf_puts(b, "\"}");
 }
 
-static void result(pp_sarif *s, pp_buf *b, const pp_report *r, const char *rule,
-                   const char *level, const char *global, uint64_t offset, bool has_offset,
-                   const char *stream, const char *msg)
+static void result(pp_sarif *s, pp_buf *b, const pp_report *r, const char *rule, const char *level,
+                   const char *global, uint64_t offset, bool has_offset, const char *stream,
+                   const char *msg)
 {
     const char *path = r->path ? r->path : "<memory>";
     pp_buf_puts(b, s->nresults ? ",\n{" : "\n{");
@@ -386,8 +386,7 @@ static void result(pp_sarif *s, pp_buf *b, const pp_report *r, const char *rule,
     /* Code scanning places an alert by startLine and refuses regions without one; a model file
      * has no lines, so line 1 anchors the alert and the byte fields say where it really is. */
     pp_buf_puts(b, "},\"region\":{\"startLine\":1");
-    if (has_offset)
-        pp_buf_printf(b, ",\"byteOffset\":%" PRIu64 ",\"byteLength\":1", offset);
+    if (has_offset) pp_buf_printf(b, ",\"byteOffset\":%" PRIu64 ",\"byteLength\":1", offset);
     pp_buf_puts(b, "}}}],");
     fingerprint(b, path, rule, global, offset);
     pp_buf_puts(b, ",\"properties\":{\"verdict\":");
@@ -405,8 +404,8 @@ pp_err pp_sarif_add(pp_sarif *s, const pp_report *r)
     pp_buf_init(&b);
     for (size_t i = 0; i < r->nfindings; i++) {
         const pp_finding *f = &r->findings[i];
-        result(s, &b, r, f->rule ? f->rule : "unknown", level_of(f->severity), f->global,
-               f->offset, true, f->stream, f->message);
+        result(s, &b, r, f->rule ? f->rule : "unknown", level_of(f->severity), f->global, f->offset,
+               true, f->stream, f->message);
     }
     const char *vr = r->verdict == PP_VERDICT_MALFORMED ? "file-malformed"
                      : r->verdict == PP_VERDICT_LIMIT   ? "file-limit"
@@ -415,14 +414,13 @@ pp_err pp_sarif_add(pp_sarif *s, const pp_report *r)
     if (vr) {
         char msg[sizeof r->error.msg + 64];
         size_t n = strnlen(r->error.msg, sizeof r->error.msg);
-        snprintf(msg, sizeof msg, "rejected (%s)%s%.*s", pp_verdict_name(r->verdict),
-                 n ? ": " : "", (int)n, r->error.msg);
+        snprintf(msg, sizeof msg, "rejected (%s)%s%.*s", pp_verdict_name(r->verdict), n ? ": " : "",
+                 (int)n, r->error.msg);
         size_t sn = strnlen(r->error.stream, sizeof r->error.stream);
         char stream[sizeof r->error.stream + 1];
         memcpy(stream, r->error.stream, sn);
         stream[sn] = 0;
-        result(s, &b, r, vr, "error", NULL, r->error.offset, r->error.code != PP_OK, stream,
-               msg);
+        result(s, &b, r, vr, "error", NULL, r->error.offset, r->error.code != PP_OK, stream, msg);
     }
     flush(s, &b);
     return s->err;

@@ -13,11 +13,11 @@
 
 typedef struct pp_sarif_rule {
     const char *id;
-    const char *name;  /* PascalCase, as SARIF viewers show it */
-    const char *brief; /* shortDescription */
-    const char *full;  /* fullDescription */
-    const char *help;  /* what to do about it */
-    const char *level; /* "error" | "warning" | "note" */
+    const char *name;              /* PascalCase, as SARIF viewers show it */
+    const char *brief;             /* shortDescription */
+    const char *full;              /* fullDescription */
+    const char *help;              /* what to do about it */
+    const char *level;             /* "error" | "warning" | "note" */
     const char *security_severity; /* GitHub's 0.0-10.0 score, as a string */
 } pp_sarif_rule;
 

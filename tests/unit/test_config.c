@@ -58,12 +58,24 @@ int main(void)
 
     /* refused, whatever the reason (the messages are checked by tests/python/test_cli_scan.py) */
     static const char *const bad[] = {
-        "jobs = 0\n",          "jobs = 99999999999999999999\n", "jobs = 1__2\n",
-        "jobs = _1\n",         "format = \"json\" \"x\"\n",     "= 3\n",
-        "[limits\n",           "[limits]\n[limits]\n",          "policies = \"default\"\n",
-        "policies = [\"\"]\n", "keys = [\"a\" \"b\"]\n",        "x = \"\\q\"\n",
-        "color = \"\\u0000\"\n", "format = \"js\x01on\"\n",     "require-signature = 1\n",
-        "format\n",            "[limits]\nopcodes = true\n",    "sandbox = \"\\ud800\"\n",
+        "jobs = 0\n",
+        "jobs = 99999999999999999999\n",
+        "jobs = 1__2\n",
+        "jobs = _1\n",
+        "format = \"json\" \"x\"\n",
+        "= 3\n",
+        "[limits\n",
+        "[limits]\n[limits]\n",
+        "policies = \"default\"\n",
+        "policies = [\"\"]\n",
+        "keys = [\"a\" \"b\"]\n",
+        "x = \"\\q\"\n",
+        "color = \"\\u0000\"\n",
+        "format = \"js\x01on\"\n",
+        "require-signature = 1\n",
+        "format\n",
+        "[limits]\nopcodes = true\n",
+        "sandbox = \"\\ud800\"\n",
     };
     /* keep stderr quiet during the negative cases */
     fflush(stderr);
