@@ -415,7 +415,7 @@ static int set_key(parser *ps, const char *key, value *v)
     }
     if (strcmp(key, "jobs") == 0) {
         if (want(ps, key, v, V_INT)) return -1;
-        if (v->i < 1 || v->i > 1024) return fail(ps, "jobs must be between 1 and 1024");
+        if (v->i < 1 || v->i > 256) return fail(ps, "jobs must be between 1 and 256");
         c->jobs = (long)v->i;
         return 0;
     }
