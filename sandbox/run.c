@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -367,35 +368,39 @@ out:
 
 /* ---- the probe ---------------------------------------------------------------------------- */
 
-static int probe_state; /* 0 unknown, 1 works, -1 does not */
+static int probe_state; /* 1 works, -1 does not; written once, under probe_once */
 static const char *probe_why = "not probed";
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+
+/* A real child with the production filter scanning a real pickle. Run once: parallel scans
+ * (scan -j) would otherwise all probe at start-up and race on probe_why. */
+static void probe(void)
+{
+    static const uint8_t tiny[] = {0x80, 0x02, 'N', '.'};
+    pp_scan_options o;
+    pp_scan_options_init(&o, NULL);
+    outcome oc;
+    run_child(tiny, sizeof tiny, -1, &o, "", 0, SECCOMP_MODE, PP_SBX_HOOK_NONE, 0, 10000, &oc);
+    int s = -1;
+    if (oc.spawn_err)
+        probe_why = "the sandbox helper could not be started";
+    else if (!oc.waited || !WIFEXITED(oc.status))
+        probe_why = "the probe child was killed while confining itself";
+    else if (WEXITSTATUS(oc.status) == PP_SBX_EXIT_SETUP)
+        probe_why = "seccomp() or no-new-privs refused (an outer sandbox forbids it?)";
+    else if (WEXITSTATUS(oc.status) != 0 || oc.n < PP_WIRE_HEADER ||
+             memcmp(oc.buf, "PPSR", 4) != 0)
+        probe_why = "the probe child did not answer";
+    else
+        s = 1;
+    pp_free(oc.buf);
+    probe_state = s;
+}
 
 bool pp_sandbox_seccomp_available(const char **why)
 {
-    int s = __atomic_load_n(&probe_state, __ATOMIC_ACQUIRE);
-    if (s == 0) {
-        /* A real child with the production filter scanning a real pickle: two racing threads
-         * may both probe, which is harmless. */
-        static const uint8_t tiny[] = {0x80, 0x02, 'N', '.'};
-        pp_scan_options o;
-        pp_scan_options_init(&o, NULL);
-        outcome oc;
-        run_child(tiny, sizeof tiny, -1, &o, "", 0, SECCOMP_MODE, PP_SBX_HOOK_NONE, 0, 10000, &oc);
-        s = -1;
-        if (oc.spawn_err)
-            probe_why = "the sandbox helper could not be started";
-        else if (!oc.waited || !WIFEXITED(oc.status))
-            probe_why = "the probe child was killed while confining itself";
-        else if (WEXITSTATUS(oc.status) == PP_SBX_EXIT_SETUP)
-            probe_why = "seccomp() or no-new-privs refused (an outer sandbox forbids it?)";
-        else if (WEXITSTATUS(oc.status) != 0 || oc.n < PP_WIRE_HEADER ||
-                 memcmp(oc.buf, "PPSR", 4) != 0)
-            probe_why = "the probe child did not answer";
-        else
-            s = 1;
-        pp_free(oc.buf);
-        __atomic_store_n(&probe_state, s, __ATOMIC_RELEASE);
-    }
+    pthread_once(&probe_once, probe);
+    int s = probe_state;
     if (why) *why = s > 0 ? NULL : probe_why;
     return s > 0;
 }

@@ -58,11 +58,15 @@ typedef struct pp_report_doc {
     size_t nfiles;
     size_t counts[PP_VERDICT_ERROR + 1];
     pp_err err;
+    uint64_t bytes; /* sum of the reports' bytes */
 } pp_report_doc;
 
 void pp_report_doc_begin(pp_report_doc *d, FILE *f);
 pp_err pp_report_doc_add(pp_report_doc *d, const pp_report *r);
 pp_err pp_report_doc_end(pp_report_doc *d);
+/* The same, with what a directory scan adds to the summary after the verdict counts:
+ *   "skipped": N (files a walk found and left out by content), "bytes": N, "seconds": T */
+pp_err pp_report_doc_end_ex(pp_report_doc *d, size_t skipped, double seconds);
 /* The whole document at once. */
 pp_err pp_report_write_json_doc(const pp_report *const *reports, size_t n, FILE *f);
 

@@ -238,22 +238,36 @@ pp_err pp_report_doc_add(pp_report_doc *d, const pp_report *r)
     pp_report_json(r, &b);
     doc_write(d, &b);
     d->nfiles++;
+    d->bytes += r->bytes;
     unsigned v = (unsigned)r->verdict;
     d->counts[v <= PP_VERDICT_ERROR ? v : PP_VERDICT_ERROR]++;
     return d->err;
 }
 
-pp_err pp_report_doc_end(pp_report_doc *d)
+static pp_err doc_end(pp_report_doc *d, bool extended, size_t skipped, double seconds)
 {
     pp_buf b;
     pp_buf_init(&b);
     pp_buf_printf(&b, "%s],\"summary\":{\"files\":%zu", d->nfiles ? "\n" : "", d->nfiles);
     for (unsigned v = 0; v <= PP_VERDICT_ERROR; v++)
         pp_buf_printf(&b, ",\"%s\":%zu", pp_verdict_name((pp_verdict)v), d->counts[v]);
+    if (extended)
+        pp_buf_printf(&b, ",\"skipped\":%zu,\"bytes\":%" PRIu64 ",\"seconds\":%.3f", skipped,
+                      d->bytes, seconds >= 0 ? seconds : 0.0);
     pp_buf_puts(&b, "}}\n");
     doc_write(d, &b);
     if (d->err == PP_OK && fflush(d->f) != 0) d->err = PP_E_IO;
     return d->err;
+}
+
+pp_err pp_report_doc_end(pp_report_doc *d)
+{
+    return doc_end(d, false, 0, 0);
+}
+
+pp_err pp_report_doc_end_ex(pp_report_doc *d, size_t skipped, double seconds)
+{
+    return doc_end(d, true, skipped, seconds);
 }
 
 pp_err pp_report_write_json_doc(const pp_report *const *reports, size_t n, FILE *f)
