@@ -22,3 +22,12 @@ def after_load():
     validate = getattr(torch._utils, "_validate_loaded_sparse_tensors", None)
     if validate is not None:
         validate()
+
+
+def view(base, view_metadata):
+    """A legacy-format storage view: (view_key, offset, size) in elements of the root's dtype."""
+    _key, offset, size = view_metadata
+    es = base.element_size()
+    raw = base._storage if hasattr(base, "_storage") else base._untyped()
+    return torch.storage.TypedStorage(wrap_storage=raw[offset * es:(offset + size) * es],
+                                      dtype=base.dtype)

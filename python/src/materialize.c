@@ -399,9 +399,28 @@ static PyObject *persistent_load(mz *m, PyObject *pid)
         fail("a persistent id outside a PyTorch file");
         return NULL;
     }
-    if (!PyTuple_Check(pid) || PyTuple_GET_SIZE(pid) != 5) {
+    /* zip: ('storage', type, key, location, numel); legacy: (..., numel, view_metadata) */
+    if (!PyTuple_Check(pid) || (PyTuple_GET_SIZE(pid) != 5 && PyTuple_GET_SIZE(pid) != 6)) {
         fail("a persistent id that is not a PyTorch storage");
         return NULL;
+    }
+    if (PyTuple_GET_SIZE(pid) == 6 && PyTuple_GET_ITEM(pid, 5) != Py_None) {
+        /* a legacy view: a slice of its root storage, one object per view key */
+        PyObject *root = PyTuple_GetSlice(pid, 0, 5), *base = NULL, *view = NULL;
+        PyObject *vkey = root ? Py_BuildValue("(sO)", "view", PyTuple_GET_ITEM(pid, 5)) : NULL;
+        if (vkey && m->storages && (view = PyDict_GetItemWithError(m->storages, vkey)))
+            Py_INCREF(view);
+        else if (vkey && !PyErr_Occurred() && (base = persistent_load(m, root))) {
+            PyObject *mod = PyImport_ImportModule("pickleproof._torch");
+            view = mod ? PyObject_CallMethod(mod, "view", "OO", base, PyTuple_GET_ITEM(pid, 5))
+                       : NULL;
+            Py_XDECREF(mod);
+            if (view && PyDict_SetItem(m->storages, vkey, view)) Py_CLEAR(view);
+        }
+        Py_XDECREF(root);
+        Py_XDECREF(base);
+        Py_XDECREF(vkey);
+        return view;
     }
     PyObject *key = PyTuple_GET_ITEM(pid, 2);
     if (!PyUnicode_Check(key)) {
@@ -868,8 +887,8 @@ static PyObject *result(mz *m)
     const pp_report *r = m->v->r;
     const pp_scan_state *st = m->v->st;
     const char *ct = r->container ? r->container : "pickle";
-    if (strncmp(ct, "pytorch/zip", 11) == 0) {
-        const char *want = "data.pkl";
+    if (strncmp(ct, "pytorch/zip", 11) == 0 || strncmp(ct, "pytorch/legacy", 14) == 0) {
+        const char *want = ct[8] == 'z' ? "data.pkl" : "(object)";
         for (size_t k = 0; k < st->nstreams; k++)
             if (ends_with(st->names[k], want)) return stream_result(m, k);
         fail("the PyTorch file has no %s pickle", want);

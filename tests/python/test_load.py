@@ -288,3 +288,23 @@ def test_signed_loads(tmp_path):
         pp.load(bare, key=tmp_path / "k.pub", require_signature=True)
     assert ei.value.verdict == "unsigned"
     assert pp.load(bare, key=tmp_path / "k.pub") == [1]  # reported, not required
+
+
+def test_torch_zip_and_legacy(tmp_path):
+    torch = pytest.importorskip("torch")
+    base = torch.arange(12.0)
+    sd = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3)).state_dict()
+    sd["view"] = base[2:5]
+    sd["base"] = base
+    sd["strided"] = base.view(3, 4)[:, 1]
+    for zipped in (True, False):
+        path = tmp_path / ("m%d.pt" % zipped)
+        torch.save(sd, path, _use_new_zipfile_serialization=zipped)
+        want = torch.load(path, weights_only=True)
+        got = pp.load(path, policy="torch")
+        assert list(got) == list(want)
+        for k in want:
+            assert got[k].dtype == want[k].dtype and got[k].stride() == want[k].stride()
+            assert torch.equal(got[k], want[k])
+        got["base"][3] = 99  # one storage, as torch.load makes it
+        assert got["view"][1] == 99 and got["strided"][0] == 1
