@@ -782,7 +782,11 @@ static bool may_wrap(const uint8_t *d, size_t n)
                               : def->argkind == PP_ARG_LEN4 ? 4
                                                             : 8,
                               &len) ||
-                !pp_cursor_take(&c, len, &p) || has_text(p, (size_t)len, false))
+                !pp_cursor_take(&c, len, &p))
+                return true;
+            /* bytes never name a class (STACK_GLOBAL takes str only), and they are where array
+             * payloads sit: not searched */
+            if (op != 'B' && op != 'C' && op != 0x8e && op != 0x96 && has_text(p, (size_t)len, false))
                 return true;
             break;
         default:

@@ -33,10 +33,58 @@ typedef struct mz {
     PyObject *np_empty, *np_frombuffer, *np_dtype, *importlib;
     PyObject *storages; /* PyTorch storages by key */
     PyObject *floats;   /* float objects by identity tag: one NaN memoized is one object */
+    struct strslot *strs; /* str/bytes objects by where their value is: memo GETs share one */
+    size_t nstrs, strcap;
     PyObject *ndarray, *npdtype; /* numpy.ndarray and numpy.dtype once numpy is loaded */
 } mz;
 
 static PyObject *get(mz *m, const pp_val *v);
+
+/* A str or bytes value is immediate in the graph, but each opcode's payload is one object in
+ * CPython, shared by every memo GET: values with the same bytes at the same address are one. */
+typedef struct strslot {
+    const uint8_t *p;
+    size_t n;
+    uint8_t kind;
+    PyObject *o;
+} strslot;
+
+static size_t str_hash(const uint8_t *p, size_t n, uint8_t kind, size_t cap)
+{
+    uint64_t h = ((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15u) ^ (n * 31u) ^ kind;
+    return (size_t)(h ^ (h >> 29)) & (cap - 1);
+}
+
+static PyObject *str_value(mz *m, const pp_val *v)
+{
+    const uint8_t *p = v->u.s.p;
+    size_t n = v->u.s.n;
+    if (m->nstrs * 2 >= m->strcap) {
+        size_t nc = m->strcap ? m->strcap * 2 : 256;
+        strslot *ns = PyMem_Calloc(nc, sizeof *ns);
+        if (!ns) return PyErr_NoMemory();
+        for (size_t i = 0; i < m->strcap; i++) {
+            if (!m->strs[i].o) continue;
+            size_t j = str_hash(m->strs[i].p, m->strs[i].n, m->strs[i].kind, nc);
+            while (ns[j].o) j = (j + 1) & (nc - 1);
+            ns[j] = m->strs[i];
+        }
+        PyMem_Free(m->strs);
+        m->strs = ns;
+        m->strcap = nc;
+    }
+    size_t j = str_hash(p, n, v->kind, m->strcap);
+    for (; m->strs[j].o; j = (j + 1) & (m->strcap - 1))
+        if (m->strs[j].p == p && m->strs[j].n == n && m->strs[j].kind == v->kind)
+            return Py_NewRef(m->strs[j].o);
+    PyObject *o = v->kind == PP_V_STR
+                      ? PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)n, "surrogatepass")
+                      : PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n);
+    if (!o) return NULL;
+    m->strs[j] = (strslot){.p = p, .n = n, .kind = v->kind, .o = Py_NewRef(o)};
+    m->nstrs++;
+    return o;
+}
 
 /* attribute names, interned once (under the GIL) */
 static PyObject *s_setstate, *s_dict, *s_getinitargs, *s_new, *s_extend;
@@ -551,9 +599,8 @@ static PyObject *get(mz *m, const pp_val *v)
         return f;
     }
     case PP_V_STR:
-        return PyUnicode_DecodeUTF8((const char *)v->u.s.p, (Py_ssize_t)v->u.s.n, "surrogatepass");
     case PP_V_BYTES:
-        return PyBytes_FromStringAndSize((const char *)v->u.s.p, (Py_ssize_t)v->u.s.n);
+        return str_value(m, v);
     case PP_V_NODE:
         return node(m, v->u.node);
     default:
@@ -982,6 +1029,8 @@ done:
     Py_XDECREF(m.importlib);
     Py_XDECREF(m.storages);
     Py_XDECREF(m.floats);
+    for (size_t i = 0; i < m.strcap; i++) Py_XDECREF(m.strs[i].o);
+    PyMem_Free(m.strs);
     Py_XDECREF(m.ndarray);
     Py_XDECREF(m.npdtype);
     return out;

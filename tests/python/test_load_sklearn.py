@@ -167,8 +167,6 @@ def test_loads_bytes_and_mmap(tmp_path, idx):
         assert _same(go[m], wo[m]), "%s.%s differs (mmap)" % (name, m)
 
 
-@pytest.mark.xfail(strict=True, reason="materialize: a memoized str/bytes read twice through the "
-                   "memo comes back as two objects; pickle.loads gives one (sharing lost)")
 def test_str_bytes_sharing():
     s, b = "".join(["gi", "ni"]), bytes(bytearray(b"xy"))
     data = pickle.dumps([s, s, b, b], protocol=4)

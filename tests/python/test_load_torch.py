@@ -5,7 +5,7 @@ State dicts of common layers, tensors of every dtype torch.save writes, views wi
 strides, several tensors on one storage and nn.Parameter: the same keys in the same order, the
 same dtype, shape, stride, storage offset, values and requires_grad, and storage sharing kept (a
 write through one tensor shows in the other, as after torch.load). A whole pickled nn.Module is
-refused by the torch policy; legacy (non-zip) files are refused cleanly for now."""
+refused by the torch policy. The legacy (non-zip) format loads the same way."""
 import collections
 import os
 import pickle
@@ -234,16 +234,17 @@ def test_whole_module_is_refused(tmp_path):
         pp.loads(path.read_bytes(), policy="torch")
 
 
-@pytest.mark.parametrize("what", ["tensor", "state_dict", "module"])
-def test_legacy_format_is_refused_cleanly(tmp_path, what):
+@pytest.mark.parametrize("what", ["tensor", "state_dict", "tensors", "module"])
+def test_legacy_format(tmp_path, what):
     obj = {"tensor": torch.arange(6.0).reshape(2, 3), "state_dict": models()["linear"].state_dict(),
-           "module": models()["linear"]}[what]
+           "tensors": tensors(), "module": models()["linear"]}[what]
     path = save(obj, tmp_path / "legacy.pt", legacy=True)
-    with pytest.raises(pickle.UnpicklingError) as ei:  # UnsafePickleError is one
-        pp.load(path, policy="torch")
-    assert str(ei.value)
     if what == "module":
-        assert isinstance(ei.value, pp.UnsafePickleError) and ei.value.verdict == "unsafe"
+        with pytest.raises(pp.UnsafePickleError) as ei:
+            pp.load(path, policy="torch")
+        assert ei.value.verdict == "unsafe"
+        return
+    check_same(pp.load(path, policy="torch"), reference(path))
 
 
 def test_mmap_mode(tmp_path):
