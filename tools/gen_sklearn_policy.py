@@ -22,14 +22,15 @@ Deterministic: sorted output, fixed seeds, no timestamps or versions of anything
 """
 
 import _compat_pickle
-import argparse
-import difflib
 import os
 import pickle
 import re
 import sys
 import tempfile
 import warnings
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import policy_output  # noqa: E402  (beside this script)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 POLICY = os.path.join(ROOT, "policies", "sklearn.policy")
@@ -879,32 +880,14 @@ def render(fitted, rec):
     return "\n".join(out) + "\n", problems
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default=POLICY)
-    ap.add_argument("--check", action="store_true")
-    ap.add_argument("--samples")
-    a = ap.parse_args()
-    fitted, rec = collect(a.samples)
+def generate(samples):
+    fitted, rec = collect(samples)
     text, problems = render(fitted, rec)
-    if problems:
-        for p in problems:
-            print("gen_sklearn_policy: " + p, file=sys.stderr)
-        return 1
-    if a.check:
-        with open(POLICY) as f:
-            old = f.read()
-        if old != text:
-            sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), text.splitlines(True),
-                                                       POLICY, "regenerated"))
-            print("gen_sklearn_policy: %s is out of date" % POLICY, file=sys.stderr)
-            return 1
-        print("gen_sklearn_policy: %s is current (%d estimators fitted)" % (POLICY, len(fitted)))
-        return 0
-    with open(a.out, "w") as f:
-        f.write(text)
-    print("gen_sklearn_policy: wrote %s (%d estimators fitted)" % (a.out, len(fitted)))
-    return 0
+    return text, problems, "%d estimators fitted" % len(fitted)
+
+
+def main():
+    return policy_output.run("gen_sklearn_policy", __doc__, POLICY, generate)
 
 
 if __name__ == "__main__":

@@ -23,9 +23,7 @@ generation. Whole modules (torch.save(model)) are refused on purpose, as weights
 them. Deterministic: sorted output, no timestamps, the torch version only in the header.
 """
 
-import argparse
 import collections
-import difflib
 import inspect
 import io
 import os
@@ -35,6 +33,9 @@ import tempfile
 import textwrap
 import types
 import warnings
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import policy_output  # noqa: E402  (beside this script)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 POLICY = os.path.join(ROOT, "policies", "torch.policy")
@@ -434,32 +435,14 @@ def eval_global(g):
         return None
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default=POLICY)
-    ap.add_argument("--check", action="store_true")
-    ap.add_argument("--samples")
-    a = ap.parse_args()
-    paths, rec = collect(a.samples)
+def generate(samples):
+    paths, rec = collect(samples)
     text, problems = render(paths, rec)
-    if problems:
-        for p in problems:
-            print("gen_torch_policy: " + p, file=sys.stderr)
-        return 1
-    if a.check:
-        with open(POLICY) as f:
-            old = f.read()
-        if old != text:
-            sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), text.splitlines(True),
-                                                       POLICY, "regenerated"))
-            print("gen_torch_policy: %s is out of date" % POLICY, file=sys.stderr)
-            return 1
-        print("gen_torch_policy: %s is current (%d files)" % (POLICY, len(paths)))
-        return 0
-    with open(a.out, "w") as f:
-        f.write(text)
-    print("gen_torch_policy: wrote %s (%d files)" % (a.out, len(paths)))
-    return 0
+    return text, problems, "%d files" % len(paths)
+
+
+def main():
+    return policy_output.run("gen_torch_policy", __doc__, POLICY, generate)
 
 
 if __name__ == "__main__":
