@@ -153,6 +153,7 @@ typedef struct lctx {
     const uint8_t *file;     /* where regions with file offsets are read */
     size_t len;
     const uint8_t *map_lo, *map_hi;
+    int fd;
     pp_err rc;
     bool called, differs;
 } lctx;
@@ -180,7 +181,12 @@ static void on_graph(void *arg, const pp_scan_state *st, const pp_report *r)
         else
             region[i] = i < st->region_cap ? st->region_bytes[i] : NULL;
     }
-    pp_load_view v = {.st = st, .r = r, .region = region, .map_lo = L->map_lo, .map_hi = L->map_hi};
+    pp_load_view v = {.st = st,
+                      .r = r,
+                      .region = region,
+                      .map_lo = L->map_lo,
+                      .map_hi = L->map_hi,
+                      .fd = L->fd};
     L->called = true;
     L->rc = L->fn(L->arg, &v);
     pp_free(region);
@@ -318,7 +324,7 @@ pp_err pp_load_file(const char *path, const pp_scan_options *opt, bool map_array
     rc = pp_scan_verify(path, opt, data, len, &sr, out);
     if (rc || *out)
         goto done;
-    lctx L = {.fn = fn, .arg = arg};
+    lctx L = {.fn = fn, .arg = arg, .fd = direct ? fd : -1};
     if (map_arrays) {
         L.map_lo = data;
         L.map_hi = data + len;
@@ -364,7 +370,7 @@ pp_err pp_load_buffer(const uint8_t *data, size_t len, const pp_scan_options *op
         *out = pp_scan_error_report(name, &err);
         return *out ? PP_OK : PP_E_NOMEM;
     }
-    lctx L = {.fn = fn, .arg = arg};
+    lctx L = {.fn = fn, .arg = arg, .fd = -1};
     pp_err rc = load_core(NULL, &o, mine, len, mfd, -1, false, NULL, &L, out);
     unmap(mine, len);
     close(mfd);

@@ -27,6 +27,10 @@ typedef struct pp_load_view {
     /* region bytes that lie inside [map_lo, map_hi) stay valid after the load when the caller
      * took the map (pp_load_file with map_arrays) */
     const uint8_t *map_lo, *map_hi;
+    /* the file itself, when region bytes with file offsets are in a map of it that a writer could
+     * shrink: copies then read them with pread (a short read is an error, where touching a
+     * truncated map would kill the process); -1 otherwise */
+    int fd;
 } pp_load_view;
 
 /* Returns PP_OK, or any code to stop the load with it (the caller knows why). */

@@ -1,6 +1,8 @@
 #include "materialize.h"
 
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 /* How CPython's unpickler would have built the graph, in the order it would have: every effect
  * (call, construction, BUILD, method call on an object, persistent id) runs in stream order;
@@ -321,6 +323,30 @@ static PyObject *array_dtype(mz *m, const pp_node *arr, const pp_array_region *r
     return PyObject_CallFunction(m->np_dtype, "s", reg->dtype);
 }
 
+/* Copies region i's n bytes to dst: read from the file when it is a file a writer could shrink
+ * (a short read is an error), else from memory. */
+static int copy_region(mz *m, size_t i, void *dst, size_t n)
+{
+    const pp_array_region *reg = &m->v->r->arrays[i];
+    if (m->v->fd < 0 || reg->file_offset == PP_NO_OFFSET) {
+        memcpy(dst, m->v->region[i], n);
+        return 0;
+    }
+    size_t done = 0;
+    while (done < n) {
+        ssize_t got = pread(m->v->fd, (char *)dst + done, n - done,
+                            (off_t)(reg->file_offset + done));
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) {
+            fail("array %zu: cannot read its bytes from the file: %s", i,
+                 got < 0 ? strerror(errno) : "the file shrank while it was loaded");
+            return -1;
+        }
+        done += (size_t)got;
+    }
+    return 0;
+}
+
 /* An array over region i: a view of the load's map when there is one and the bytes are in it,
  * else a copy the array owns (as joblib reads it into numpy.empty). */
 static PyObject *make_array(mz *m, size_t i, PyObject *dtype)
@@ -371,8 +397,12 @@ static PyObject *make_array(mz *m, size_t i, PyObject *dtype)
                      (unsigned long long)reg->nbytes);
                 return NULL;
             }
-            memcpy(b.buf, bytes, (size_t)reg->nbytes);
+            int rc = copy_region(m, i, b.buf, (size_t)reg->nbytes);
             PyBuffer_Release(&b);
+            if (rc) {
+                Py_DECREF(flat);
+                return NULL;
+            }
         }
         /* an empty array of a map is read-only like the others */
         if (flat && in_map) {
@@ -495,9 +525,12 @@ static PyObject *persistent_load(mz *m, PyObject *pid)
         return NULL;
     }
     /* a copy the storage owns: tensors are writable, whatever the file is */
-    PyObject *ba = PyByteArray_FromStringAndSize((const char *)m->v->region[i],
-                                                 (Py_ssize_t)m->v->r->arrays[i].nbytes);
+    PyObject *ba = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)m->v->r->arrays[i].nbytes);
     if (!ba) return NULL;
+    if (copy_region(m, i, PyByteArray_AS_STRING(ba), (size_t)m->v->r->arrays[i].nbytes)) {
+        Py_DECREF(ba);
+        return NULL;
+    }
     PyObject *s = PyObject_CallFunctionObjArgs(m->o->torch_storage, PyTuple_GET_ITEM(pid, 1), ba,
                                                NULL);
     Py_DECREF(ba);
