@@ -68,7 +68,7 @@ static void usage(FILE *f)
           "\n"
           "limits: input-bytes opcodes stack-depth marks memo-entries nesting-depth\n"
           "        payload-bytes graph-memory streams inflated-bytes inflate-ratio zip-entries\n"
-          "        archive-depth cpu-seconds deadline-ms sandbox-memory\n"
+          "        archive-depth cpu-seconds deadline-ms sandbox-memory hash-work\n"
           "exit status: 0 all files safe, 1 any file rejected, 2 usage or operational error\n"
           "\n"
           "examples:\n"

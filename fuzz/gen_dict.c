@@ -77,12 +77,12 @@ int main(int argc, char **argv)
     }
     for (int p = 0; p <= maxproto; p++) {
         uint8_t b[2] = {0x80, (uint8_t)p};
-        char nm[16];
+        char nm[32];
         snprintf(nm, sizeof nm, "PROTO_%d", p);
         entry(f, nm, "", b, 2);
     }
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
-        char nm[16];
+        char nm[32];
         snprintf(nm, sizeof nm, "word_%zu", i);
         entry(f, nm, "", (const uint8_t *)words[i], strlen(words[i]));
     }
