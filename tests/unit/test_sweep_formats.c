@@ -98,7 +98,7 @@ static void sweep_scan(const scan_case *sc)
     for (size_t i = 0; i < span; i++) {
         for (int k = 0; k < 10; k++) {
             memcpy(m, orig, n);
-            m[i] = k < 8 ? (uint8_t)(orig[i] ^ (1u << k)) : k == 8 ? 0x00 : 0xff;
+            m[i] = (uint8_t)(k < 8 ? orig[i] ^ (1u << k) : k == 8 ? 0x00u : 0xffu);
             if (m[i] == orig[i])
                 continue;
             int rc = scan(m, n, sc, &v, 1);
@@ -252,7 +252,7 @@ static void sweep_text(const text_case *tc)
     for (size_t i = 0; i < n; i++) {
         for (int k = 0; k < 10; k++) {
             memcpy(m, orig, n);
-            m[i] = k < 8 ? (uint8_t)(orig[i] ^ (1u << k)) : k == 8 ? 0x00 : 0xff;
+            m[i] = (uint8_t)(k < 8 ? orig[i] ^ (1u << k) : k == 8 ? 0x00u : 0xffu);
             if (m[i] == orig[i])
                 continue;
             int rc = parse_text(m, n, tc->kind);
