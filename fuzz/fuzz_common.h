@@ -20,9 +20,8 @@ static inline void fuzz_fail(const char *what, const char *file, int line)
 }
 #define check(cond) ((cond) ? (void)0 : fuzz_fail(#cond, __FILE__, __LINE__))
 /* in fuzz_same_report: say which field differs */
-#define SAME(cond) \
-    if (!(cond)) \
-        return fprintf(stderr, "reports differ: %s\n", #cond), 0
+#define SAME(cond)                                                                                 \
+    if (!(cond)) return fprintf(stderr, "reports differ: %s\n", #cond), 0
 
 /* The built-in policy `name`, loaded on first use; aborts if it cannot be. */
 static inline pp_policy *fuzz_policy(const char *name)
@@ -52,8 +51,7 @@ static inline void json_ws(fuzz_json *j)
 static inline int json_lit(fuzz_json *j, const char *lit)
 {
     size_t n = strlen(lit);
-    if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n) != 0)
-        return 0;
+    if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n) != 0) return 0;
     j->p += n;
     return 1;
 }
@@ -61,33 +59,26 @@ static inline int json_lit(fuzz_json *j, const char *lit)
 /* A string: no raw control byte, only JSON's escapes, well-formed UTF-8. */
 static inline int json_string(fuzz_json *j)
 {
-    if (j->p >= j->end || *j->p != '"')
-        return 0;
+    if (j->p >= j->end || *j->p != '"') return 0;
     j->p++;
     while (j->p < j->end) {
         unsigned c = *j->p++;
-        if (c == '"')
-            return 1;
-        if (c < 0x20)
-            return 0;
+        if (c == '"') return 1;
+        if (c < 0x20) return 0;
         if (c == '\\') {
-            if (j->p >= j->end)
-                return 0;
+            if (j->p >= j->end) return 0;
             c = *j->p++;
             if (c == 'u') {
                 for (int k = 0; k < 4; k++)
-                    if (j->p >= j->end || !strchr("0123456789abcdefABCDEF", *j->p++))
-                        return 0;
+                    if (j->p >= j->end || !strchr("0123456789abcdefABCDEF", *j->p++)) return 0;
             } else if (!strchr("\"\\/bfnrt", (int)c) || c == 0) {
                 return 0;
             }
         } else if (c >= 0x80) {
             int more = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc2 ? 1 : -1;
-            if (more < 0 || c > 0xf4)
-                return 0;
+            if (more < 0 || c > 0xf4) return 0;
             for (int k = 0; k < more; k++)
-                if (j->p >= j->end || (*j->p++ & 0xc0) != 0x80)
-                    return 0;
+                if (j->p >= j->end || (*j->p++ & 0xc0) != 0x80) return 0;
         }
     }
     return 0;
@@ -95,34 +86,26 @@ static inline int json_string(fuzz_json *j)
 
 static inline int json_value(fuzz_json *j, int depth)
 {
-    if (depth > 64)
-        return 0;
+    if (depth > 64) return 0;
     json_ws(j);
-    if (j->p >= j->end)
-        return 0;
+    if (j->p >= j->end) return 0;
     unsigned char c = *j->p;
-    if (c == '"')
-        return json_string(j);
+    if (c == '"') return json_string(j);
     if (c == '{' || c == '[') {
         unsigned char close = c == '{' ? '}' : ']';
         j->p++;
         json_ws(j);
-        if (j->p < j->end && *j->p == close)
-            return j->p++, 1;
+        if (j->p < j->end && *j->p == close) return j->p++, 1;
         for (;;) {
             if (c == '{') {
                 json_ws(j);
-                if (!json_string(j))
-                    return 0;
+                if (!json_string(j)) return 0;
                 json_ws(j);
-                if (j->p >= j->end || *j->p++ != ':')
-                    return 0;
+                if (j->p >= j->end || *j->p++ != ':') return 0;
             }
-            if (!json_value(j, depth + 1))
-                return 0;
+            if (!json_value(j, depth + 1)) return 0;
             json_ws(j);
-            if (j->p >= j->end)
-                return 0;
+            if (j->p >= j->end) return 0;
             if (*j->p == ',') {
                 j->p++;
                 continue;
@@ -131,13 +114,11 @@ static inline int json_value(fuzz_json *j, int depth)
         }
     }
     if (c == '-' || (c >= '0' && c <= '9')) {
-        if (c == '-')
-            j->p++;
+        if (c == '-') j->p++;
         const unsigned char *d = j->p;
         while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
             j->p++;
-        if (j->p == d || (*d == '0' && j->p - d > 1))
-            return 0;
+        if (j->p == d || (*d == '0' && j->p - d > 1)) return 0;
         return 1; /* the writer prints integers only */
     }
     return json_lit(j, "true") || json_lit(j, "false") || json_lit(j, "null");

@@ -20,8 +20,7 @@ static void roundtrip(pp_zkind k, const uint8_t *out, size_t outn)
     int wbits = k == PP_Z_ZLIB ? 15 : k == PP_Z_GZIP ? 31 : -15;
     z_stream z;
     memset(&z, 0, sizeof z);
-    if (deflateInit2(&z, 6, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return;
+    if (deflateInit2(&z, 6, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY) != Z_OK) return;
     uLong bound = deflateBound(&z, (uLong)outn) + 32;
     uint8_t *c = malloc(bound);
     check(c != NULL);

@@ -23,8 +23,7 @@ static void failed_cleanly(pp_err rc, const pp_error *err)
 static void keyring(const uint8_t *data, size_t size)
 {
     pp_keyring *k = NULL;
-    if (pp_keyring_new(&k) != PP_OK)
-        return;
+    if (pp_keyring_new(&k) != PP_OK) return;
     pp_error err;
     pp_error_clear(&err);
     pp_err rc = pp_keyring_add_text(k, (const char *)data, size, "fuzz.keys", &err);
@@ -70,9 +69,11 @@ static void sigfile(const uint8_t *data, size_t size)
         if (pp_sig_format(s, "again", &text, &len, &err) == PP_OK) {
             pp_error_clear(&err);
             check(pp_sig_parse((const uint8_t *)text, len, "again", t, &err) == PP_OK);
-            check(memcmp(s->alg, t->alg, 2) == 0 && memcmp(s->keynum, t->keynum, sizeof s->keynum) == 0 &&
-                  memcmp(s->sig, t->sig, 64) == 0 && memcmp(s->global_sig, t->global_sig, 64) == 0 &&
-                  s->tc_len == t->tc_len && memcmp(s->tc, t->tc, s->tc_len) == 0);
+            check(memcmp(s->alg, t->alg, 2) == 0 &&
+                  memcmp(s->keynum, t->keynum, sizeof s->keynum) == 0 &&
+                  memcmp(s->sig, t->sig, 64) == 0 &&
+                  memcmp(s->global_sig, t->global_sig, 64) == 0 && s->tc_len == t->tc_len &&
+                  memcmp(s->tc, t->tc, s->tc_len) == 0);
             free(text);
         }
     }

@@ -17,12 +17,11 @@
 static int same_pat(const pp_pat *a, const pp_pat *b, int depth)
 {
     check(depth < 64);
-    if (!a || !b)
-        return a == b;
-    if (a->kind != b->kind || strcmp(a->src, b->src) != 0)
-        return 0;
+    if (!a || !b) return a == b;
+    if (a->kind != b->kind || strcmp(a->src, b->src) != 0) return 0;
     switch (a->kind) {
-    case PP_PAT_INT: return a->u.i == b->u.i;
+    case PP_PAT_INT:
+        return a->u.i == b->u.i;
     case PP_PAT_STR:
     case PP_PAT_BYTES:
         return a->u.s.n == b->u.s.n && (a->u.s.n == 0 || memcmp(a->u.s.p, b->u.s.p, a->u.s.n) == 0);
@@ -37,18 +36,17 @@ static int same_pat(const pp_pat *a, const pp_pat *b, int depth)
         if (a->u.seq.n != b->u.seq.n || !same_pat(a->u.seq.star, b->u.seq.star, depth + 1))
             return 0;
         for (size_t i = 0; i < a->u.seq.n; i++)
-            if (!same_pat(a->u.seq.v[i], b->u.seq.v[i], depth + 1))
-                return 0;
+            if (!same_pat(a->u.seq.v[i], b->u.seq.v[i], depth + 1)) return 0;
         return 1;
-    default: return 1;
+    default:
+        return 1;
     }
 }
 
 static int same_rules(const pp_rule *a, const pp_rule *b)
 {
     for (; a && b; a = a->next, b = b->next)
-        if (a->res != b->res || a->resarg != b->resarg || !same_pat(a->args, b->args, 0))
-            return 0;
+        if (a->res != b->res || a->resarg != b->resarg || !same_pat(a->args, b->args, 0)) return 0;
     return a == NULL && b == NULL;
 }
 
@@ -56,14 +54,22 @@ static void put_rules(pp_buf *b, const char *kw, const pp_pentry *e, const pp_ru
 {
     for (; r; r = r->next) {
         pp_buf_printf(b, "%s %.*s:%.*s", kw, (int)e->modlen, e->module, (int)e->namelen, e->name);
-        if (r->args)
-            pp_buf_printf(b, " %s", r->args->src);
+        if (r->args) pp_buf_printf(b, " %s", r->args->src);
         switch (r->res) {
-        case PP_RES_SELF: pp_buf_puts(b, " -> self"); break;
-        case PP_RES_ARG: pp_buf_printf(b, " -> arg%u", r->resarg + 1); break;
-        case PP_RES_BYTES: pp_buf_puts(b, " -> bytes"); break;
-        case PP_RES_LATIN1: pp_buf_printf(b, " -> latin1(arg%u)", r->resarg + 1); break;
-        default: break;
+        case PP_RES_SELF:
+            pp_buf_puts(b, " -> self");
+            break;
+        case PP_RES_ARG:
+            pp_buf_printf(b, " -> arg%u", r->resarg + 1);
+            break;
+        case PP_RES_BYTES:
+            pp_buf_puts(b, " -> bytes");
+            break;
+        case PP_RES_LATIN1:
+            pp_buf_printf(b, " -> latin1(arg%u)", r->resarg + 1);
+            break;
+        default:
+            break;
         }
         pp_buf_putc(b, '\n');
     }
@@ -72,8 +78,7 @@ static void put_rules(pp_buf *b, const char *kw, const pp_pentry *e, const pp_ru
 /* A protocol-4 pickle that looks the global up and calls it with no arguments. */
 static int call_pickle(const pp_pentry *e, uint8_t *out, size_t cap, size_t *n)
 {
-    if (e->modlen > 255 || e->namelen > 255 || e->modlen + e->namelen + 16 > cap)
-        return 0;
+    if (e->modlen > 255 || e->namelen > 255 || e->modlen + e->namelen + 16 > cap) return 0;
     size_t k = 0;
     out[k++] = 0x80, out[k++] = 4;
     out[k++] = 0x8c, out[k++] = (uint8_t)e->modlen;
@@ -89,8 +94,7 @@ static int has(const uint8_t *d, size_t n, const char *s)
 {
     size_t m = strlen(s);
     for (size_t i = 0; i + m <= n; i++)
-        if (memcmp(d + i, s, m) == 0)
-            return 1;
+        if (memcmp(d + i, s, m) == 0) return 1;
     return 0;
 }
 
@@ -99,8 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (has(data, size, "include") && (memchr(data, '/', size) || has(data, size, ".policy")))
         return 0;
     pp_policy *p = NULL;
-    if (pp_policy_new(&p) != PP_OK)
-        return 0;
+    if (pp_policy_new(&p) != PP_OK) return 0;
     pp_error err;
     pp_error_clear(&err);
     pp_err rc = pp_policy_add_text(p, "fuzz.policy", (const char *)data, size, &err);
@@ -113,20 +116,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const pp_pentry *first_nocall = NULL;
     for (size_t i = 0; i < p->nslots; i++) {
         const pp_pentry *e = p->slots[i];
-        if (!e)
-            continue;
+        if (!e) continue;
         check(pp_policy_lookup(p, e->module, e->modlen, e->name, e->namelen) == e->perms);
         check(e->perms & PP_PERM_REFERENCE);
-        if (!(e->perms & PP_PERM_CALL) && !first_nocall)
-            first_nocall = e;
+        if (!(e->perms & PP_PERM_CALL) && !first_nocall) first_nocall = e;
     }
     if (p->nentries <= 256) {
         pp_buf b;
         pp_buf_init(&b);
         for (size_t i = 0; i < p->nslots; i++) {
             const pp_pentry *e = p->slots[i];
-            if (!e)
-                continue;
+            if (!e) continue;
             pp_buf_printf(&b, "reference %.*s:%.*s\n", (int)e->modlen, e->module, (int)e->namelen,
                           e->name);
             put_rules(&b, "call", e, e->call);
@@ -141,8 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 check(q->nentries == p->nentries);
                 for (size_t i = 0; i < p->nslots; i++) {
                     const pp_pentry *e = p->slots[i];
-                    if (!e)
-                        continue;
+                    if (!e) continue;
                     const pp_pentry *f =
                         pp_policy_entry(q, e->module, e->modlen, e->name, e->namelen);
                     check(f != NULL && f->perms == e->perms &&

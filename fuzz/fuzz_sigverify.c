@@ -33,8 +33,7 @@ static pp_sig_status verify(const uint8_t *msg, size_t n, const char *name, cons
     pp_error_clear(&err);
     check(pp_verify_buffer(msg, n, name, pk, 1, (const uint8_t *)text, len, 0, r, &err) == PP_OK);
     pp_sig_status st = r->status;
-    if (st == PP_SIG_VALID)
-        check(strcmp(r->trusted_comment, s->tc) == 0);
+    if (st == PP_SIG_VALID) check(strcmp(r->trusted_comment, s->tc) == 0);
     free(r);
     free(text);
     return st;

@@ -51,8 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 check(r2 != NULL);
                 pp_wire_result res2;
                 pp_error_clear(&why);
-                pp_err rc2 = pp_wire_decode((const uint8_t *)b.p, b.n, input_len, NULL, r2,
-                                            &res2, &why);
+                pp_err rc2 =
+                    pp_wire_decode((const uint8_t *)b.p, b.n, input_len, NULL, r2, &res2, &why);
                 if (rc2 == PP_E_SANDBOX_ERROR)
                     fprintf(stderr, "re-encoded frame refused: %s\n", why.msg);
                 check(rc2 == PP_OK || rc2 == PP_E_NOMEM);

@@ -97,8 +97,7 @@ static void oom(const char *path)
         pp_alloc_fail_at(0);
         total++;
         /* out of memory, returned or as the report's error, or nothing failed */
-        if (rc == 1 || (rc == 0 && v == want))
-            clean++;
+        if (rc == 1 || (rc == 0 && v == want)) clean++;
         if (rc == 0 && v == want)
             break; /* N beyond the allocations this scan makes */
     }

@@ -28,8 +28,7 @@ static uint8_t *slurp(const char *rel, size_t *n)
     char path[1024];
     snprintf(path, sizeof path, "%s%s", CORPUS, rel);
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     uint8_t *b = malloc(16384);
     *n = b ? fread(b, 1, 16384, f) : 0;
     fclose(f);
@@ -65,8 +64,7 @@ static int scan(const uint8_t *d, size_t n, const scan_case *sc, pp_verdict *v, 
     o.limits.v[PP_LIMIT_INFLATED_BYTES] = 16u << 20;
     pp_report *r = NULL;
     pp_err rc = pp_scan_buffer(d, n, &o, &r);
-    if (rc != PP_OK)
-        return rc == PP_E_NOMEM ? 1 : -1;
+    if (rc != PP_OK) return rc == PP_E_NOMEM ? 1 : -1;
     *v = r->verdict;
     int ok = r->verdict <= PP_VERDICT_ERROR;
     if (r->verdict == PP_VERDICT_SAFE)
@@ -88,8 +86,7 @@ static void sweep_scan(const scan_case *sc)
     size_t n;
     uint8_t *orig = slurp(sc->file, &n);
     CHECKF(orig != NULL && n > 0, "%s readable", sc->file);
-    if (!orig)
-        return;
+    if (!orig) return;
     uint8_t *m = malloc(n);
     pp_verdict v0, v;
     CHECKF(scan(orig, n, sc, &v0, 1) == 0 && v0 == PP_VERDICT_SAFE, "%s is safe", sc->file);
@@ -99,8 +96,7 @@ static void sweep_scan(const scan_case *sc)
         for (int k = 0; k < 10; k++) {
             memcpy(m, orig, n);
             m[i] = (uint8_t)(k < 8 ? orig[i] ^ (1u << k) : k == 8 ? 0x00u : 0xffu);
-            if (m[i] == orig[i])
-                continue;
+            if (m[i] == orig[i]) continue;
             int rc = scan(m, n, sc, &v, 1);
             total++;
             bad += rc != 0;
@@ -108,8 +104,8 @@ static void sweep_scan(const scan_case *sc)
         }
         bad += scan(orig, i, sc, &v, 1) != 0; /* truncation */
     }
-    printf("# %s: %d mutants and %zu truncations, %d with another verdict\n", sc->file, total,
-           span, changed);
+    printf("# %s: %d mutants and %zu truncations, %d with another verdict\n", sc->file, total, span,
+           changed);
     CHECKF(bad == 0, "%s: %d mutants without a defined answer", sc->file, bad);
     CHECKF(changed > 0, "%s: some mutant is refused", sc->file);
     free(m);
@@ -120,8 +116,7 @@ static void oom_scan(const scan_case *sc)
 {
     size_t n;
     uint8_t *d = slurp(sc->file, &n);
-    if (!d)
-        return;
+    if (!d) return;
     pp_verdict want, v;
     CHECK(scan(d, n, sc, &want, 1) == 0);
     int unclean = 0;
@@ -130,8 +125,7 @@ static void oom_scan(const scan_case *sc)
         pp_alloc_fail_at(k);
         int rc = scan(d, n, sc, &v, 1);
         pp_alloc_fail_at(0);
-        if (rc == 0 && v == want)
-            break; /* N beyond the allocations this scan makes */
+        if (rc == 0 && v == want) break; /* N beyond the allocations this scan makes */
         unclean += rc != 1;
     }
     printf("# %s: failed each of %llu allocations\n", sc->file, (unsigned long long)k - 1);
@@ -150,9 +144,9 @@ typedef struct text_case {
 } text_case;
 
 static const text_case texts[] = {
-    {"sign/our.pub", T_PUBKEY},         {"keyring/keyring", T_KEYRING},
-    {"sign/hello.minisig", T_SIG},      {"sign/hello-legacy.minisig", T_SIG},
-    {"sign/manifest-dir", T_MANIFEST},  {"policy/patterns", T_POLICY},
+    {"sign/our.pub", T_PUBKEY},        {"keyring/keyring", T_KEYRING},
+    {"sign/hello.minisig", T_SIG},     {"sign/hello-legacy.minisig", T_SIG},
+    {"sign/manifest-dir", T_MANIFEST}, {"policy/patterns", T_POLICY},
 };
 
 static pp_sigfile orig_sig;
@@ -172,8 +166,7 @@ static int parse_text(const uint8_t *d, size_t n, text_kind kind)
     }
     case T_KEYRING: {
         pp_keyring *k = NULL;
-        if (pp_keyring_new(&k) != PP_OK)
-            return 2;
+        if (pp_keyring_new(&k) != PP_OK) return 2;
         rc = pp_keyring_add_text(k, (const char *)d, n, "keys", &err);
         pp_keyring_free(k);
         break;
@@ -218,19 +211,15 @@ static int parse_text(const uint8_t *d, size_t n, text_kind kind)
     }
     default: {
         pp_policy *p = NULL;
-        if (pp_policy_new(&p) != PP_OK)
-            return 2;
+        if (pp_policy_new(&p) != PP_OK) return 2;
         rc = pp_policy_add_text(p, "t.policy", (const char *)d, n, &err);
         pp_policy_free(p);
         break;
     }
     }
-    if (!ok)
-        return -1;
-    if (rc == PP_OK)
-        return 0;
-    if (rc == PP_E_NOMEM && err.code == PP_E_NOMEM)
-        return 2;
+    if (!ok) return -1;
+    if (rc == PP_OK) return 0;
+    if (rc == PP_E_NOMEM && err.code == PP_E_NOMEM) return 2;
     return rc == want && err.code == rc && err.msg[0] ? 1 : -1;
 }
 
@@ -239,8 +228,7 @@ static void sweep_text(const text_case *tc)
     size_t n;
     uint8_t *orig = slurp(tc->file, &n);
     CHECKF(orig != NULL && n > 0, "%s readable", tc->file);
-    if (!orig)
-        return;
+    if (!orig) return;
     if (tc->kind == T_SIG) {
         pp_error err;
         pp_error_clear(&err);
@@ -253,8 +241,7 @@ static void sweep_text(const text_case *tc)
         for (int k = 0; k < 10; k++) {
             memcpy(m, orig, n);
             m[i] = (uint8_t)(k < 8 ? orig[i] ^ (1u << k) : k == 8 ? 0x00u : 0xffu);
-            if (m[i] == orig[i])
-                continue;
+            if (m[i] == orig[i]) continue;
             int rc = parse_text(m, n, tc->kind);
             total++;
             bad += rc < 0 || rc == 2;
@@ -274,16 +261,14 @@ static void oom_text(const text_case *tc)
 {
     size_t n;
     uint8_t *d = slurp(tc->file, &n);
-    if (!d)
-        return;
+    if (!d) return;
     int unclean = 0;
     uint64_t k;
     for (k = 1; k < 100000; k++) {
         pp_alloc_fail_at(k);
         int rc = parse_text(d, n, tc->kind);
         pp_alloc_fail_at(0);
-        if (rc == 0)
-            break;
+        if (rc == 0) break;
         unclean += rc != 2;
     }
     CHECKF(unclean == 0, "%s: %d of %llu injected failures not a clean out-of-memory", tc->file,
@@ -301,14 +286,12 @@ int main(int argc, char **argv)
     /* an argument limits the run to the files whose name contains it (for debugging) */
     const char *only = argc > 1 ? argv[1] : NULL;
     for (size_t i = 0; i < sizeof scans / sizeof scans[0]; i++) {
-        if (only && !strstr(scans[i].file, only))
-            continue;
+        if (only && !strstr(scans[i].file, only)) continue;
         sweep_scan(&scans[i]);
         oom_scan(&scans[i]);
     }
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
-        if (only && !strstr(texts[i].file, only))
-            continue;
+        if (only && !strstr(texts[i].file, only)) continue;
         sweep_text(&texts[i]);
         oom_text(&texts[i]);
     }
