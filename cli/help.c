@@ -22,7 +22,7 @@
 #define LIMITS_TEXT                                                                                \
     "limits: input-bytes opcodes stack-depth marks memo-entries nesting-depth payload-bytes\n"     \
     "        graph-memory streams inflated-bytes inflate-ratio zip-entries archive-depth\n"        \
-    "        cpu-seconds deadline-ms sandbox-memory\n"
+    "        cpu-seconds deadline-ms sandbox-memory hash-work\n"
 
 static const char overview[] =
     "usage: pickleproof COMMAND [OPTIONS] [ARGS...]\n"

@@ -1,7 +1,8 @@
 /* The VM and policy on raw pickle bytes, both flavours. Invariants beyond "no crash": the
  * verdict is one of the defined ones, a malformed/limit verdict carries an error, a safe verdict
- * has neither findings of severity critical nor an error, and the canonical dump of the same
- * bytes succeeds exactly when the VM did. */
+ * has neither findings of severity critical nor an error and re-scans to the same report, the
+ * JSON and text writers give valid output, and the canonical dump of the same bytes is a JSON
+ * object whenever it succeeds. */
 #include "buf.h"
 #include "dump.h"
 #include "fuzz_common.h"
@@ -30,6 +31,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (r->verdict == PP_VERDICT_MALFORMED || r->verdict == PP_VERDICT_LIMIT)
             check(r->error.code != PP_OK || r->nfindings > 0);
+        fuzz_check_writers(r);
+        if (r->verdict == PP_VERDICT_SAFE) {
+            pp_report *again = NULL;
+            if (pp_scan_buffer(data, size, &o, &again) == PP_OK) {
+                check(fuzz_same_report(r, again));
+                pp_report_free(again);
+            }
+        }
         pp_report_free(r);
 
         pp_scan_state st;

@@ -85,6 +85,9 @@ typedef enum pp_limit_id {
     PP_LIMIT_DEADLINE_MS,     /* "deadline-ms": wall-clock time the parent waits for the sandbox */
     PP_LIMIT_SANDBOX_MEMORY,  /* "sandbox-memory": address space of the sandboxed parser beyond
                                  its input (RLIMIT_AS); 0 = graph-memory + inflated-bytes + 256M */
+    PP_LIMIT_HASH_WORK,       /* "hash-work": tuple elements hashed for dict keys and set elements
+                                 per stream (CPython does not cache a tuple's hash: a shared tuple
+                                 DAG used as a key costs its expanded size, 2^60 for 180 bytes) */
     PP_LIMIT__COUNT
 } pp_limit_id;
 

@@ -38,6 +38,13 @@ const char *const pp_sbx_hook_names[PP_SBX_HOOK__COUNT] = {
 
 static int set_limit(int res, rlim_t soft, rlim_t hard)
 {
+    /* an inherited hard limit below ours (prlimit, ulimit -v, a container) is stricter: keep it
+     * instead of failing, since raising it is refused */
+    struct rlimit cur;
+    if (getrlimit(res, &cur) == 0 && cur.rlim_max != RLIM_INFINITY) {
+        if (hard == RLIM_INFINITY || hard > cur.rlim_max) hard = cur.rlim_max;
+        if (soft == RLIM_INFINITY || soft > hard) soft = hard;
+    }
     struct rlimit rl = {.rlim_cur = soft, .rlim_max = hard};
     return setrlimit(res, &rl);
 }

@@ -100,6 +100,8 @@ typedef struct pp_node {
     uint32_t id;     /* creation order within the input, from 0 */
     uint32_t height; /* scratch for pp_graph_check_depth: 0 unseen, else height + 1 */
     uint32_t serial; /* creation order of every node, from 0 (ids number effectful ones only) */
+    /* tuples: elements hash(tuple) visits, saturating (CPython does not cache it) */
+    uint32_t hash_work;
     uint64_t offset; /* file offset of the creating opcode */
     pp_event *effects, *effects_tail;
     union {

@@ -56,9 +56,6 @@ static pp_err add(pp_keyring *k, const pp_pubkey *pk)
     return PP_OK;
 }
 
-static pp_err parse_lines(pp_keyring *k, const char *buf, size_t n, const char *path,
-                          pp_error *err);
-
 pp_err pp_keyring_add_file(pp_keyring *k, const char *path, pp_error *err)
 {
     FILE *f = fopen(path, "rb");
@@ -83,13 +80,13 @@ pp_err pp_keyring_add_file(pp_keyring *k, const char *path, pp_error *err)
         pp_free(buf);
         return pp_fail(err, PP_E_SIGNATURE, 0, -1, "key file %s is larger than 64 KiB", path);
     }
-    pp_err rc = parse_lines(k, buf, n, path, err);
+    pp_err rc = pp_keyring_add_text(k, buf, n, path, err);
     pp_free(buf);
     return rc;
 }
 
-static pp_err parse_lines(pp_keyring *k, const char *buf, size_t n, const char *path,
-                          pp_error *err)
+pp_err pp_keyring_add_text(pp_keyring *k, const char *buf, size_t n, const char *path,
+                           pp_error *err)
 {
     size_t parsed = 0;
     size_t pos = 0;

@@ -11,7 +11,7 @@ static const char *const names[PP_LIMIT__COUNT] = {
     [PP_LIMIT_INFLATE_RATIO] = "inflate-ratio", [PP_LIMIT_ZIP_ENTRIES] = "zip-entries",
     [PP_LIMIT_ARCHIVE_DEPTH] = "archive-depth",
     [PP_LIMIT_CPU_SECONDS] = "cpu-seconds",   [PP_LIMIT_DEADLINE_MS] = "deadline-ms",
-    [PP_LIMIT_SANDBOX_MEMORY] = "sandbox-memory",
+    [PP_LIMIT_SANDBOX_MEMORY] = "sandbox-memory", [PP_LIMIT_HASH_WORK] = "hash-work",
 };
 
 const char *pp_limit_name(pp_limit_id id)
@@ -42,6 +42,9 @@ void pp_limits_default(pp_limits *l)
     l->v[PP_LIMIT_CPU_SECONDS] = 300;
     l->v[PP_LIMIT_DEADLINE_MS] = 600000;
     l->v[PP_LIMIT_SANDBOX_MEMORY] = 0;
+    /* under half a second of CPython's tuple hashing (2^28 took 1.6 s); real keys are short
+     * tuples: a million 3-tuple keys are 4M */
+    l->v[PP_LIMIT_HASH_WORK] = (uint64_t)1 << 26;
 }
 
 pp_err pp_limits_set(pp_limits *l, const char *assignment)

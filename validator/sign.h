@@ -164,6 +164,10 @@ pp_err pp_verify_buffer(const uint8_t *data, size_t len, const char *name, const
                         size_t nkeys, const uint8_t *sig, size_t siglen, unsigned flags,
                         pp_sig_result *out, pp_error *err);
 
+/* Adds the keys of keyring text buf[0..n) (the format of pp_keyring_add_file; `path` names it
+ * in errors). Needs at least one key. For the fuzz harness and tests: no file involved. */
+pp_err pp_keyring_add_text(pp_keyring *k, const char *buf, size_t n, const char *path,
+                           pp_error *err);
 /* The keys of a keyring (validator/keyring.c). */
 const pp_pubkey *pp_keyring_keys(const pp_keyring *k, size_t *n);
 

@@ -49,6 +49,7 @@ typedef struct pp_vm_io {
     int op;
     uint64_t op_off;
     uint64_t ops;
+    uint64_t hash_work; /* tuple elements hashed so far (limit hash-work) */
     pp_node *empty_tuple;
     bool stopped;
     pp_val root;
@@ -325,9 +326,22 @@ static bool val_unhashable(const pp_val *x)
     return x->kind == PP_V_NODE && (x->u.node->flags & PP_NF_UNHASHABLE);
 }
 
+/* What hashing x costs CPython, in elements visited: a tuple's hash is recomputed from its
+ * elements on every use, so a tuple of shared tuples costs its expanded size. */
+static uint32_t hash_cost(const pp_val *x)
+{
+    if (x->kind == PP_V_NODE && x->u.node->kind == PP_N_TUPLE && x->u.node->hash_work)
+        return x->u.node->hash_work;
+    return 1;
+}
+
 /* A value used as a dict key or set element: CPython hashes it (TypeError if unhashable). */
 static pp_err need_hashable(vm *v, const pp_val *x)
 {
+    /* hostile: a "billion laughs" of tuples as a key hangs the loader, not the scan */
+    v->hash_work += hash_cost(x);
+    if (v->hash_work > v->lim->v[PP_LIMIT_HASH_WORK])
+        return limit(v, PP_LIMIT_HASH_WORK);
     if (val_unhashable(x))
         return FAIL(v, PP_E_BAD_VALUE, "unhashable %s used as a key or set element in %s",
                     x->u.node->kind == PP_N_TUPLE ? "tuple" : "container", opname(v));
@@ -358,9 +372,13 @@ static pp_err make_tuple(vm *v, const pp_val *items, size_t n, pp_val *out)
     memcpy(copy, items, n * sizeof *copy);
     t->u.seq.v = copy;
     t->u.seq.n = t->u.seq.cap = n;
-    for (size_t i = 0; i < n; i++)
+    uint64_t work = 1;
+    for (size_t i = 0; i < n; i++) {
         if (val_unhashable(&items[i]))
             t->flags |= PP_NF_UNHASHABLE;
+        work += hash_cost(&items[i]);
+    }
+    t->hash_work = work > UINT32_MAX ? UINT32_MAX : (uint32_t)work;
     *out = pp_val_node(t);
     return PP_OK;
 }

@@ -285,6 +285,52 @@ static void test_limits(void)
     free(buf);
 }
 
+/* A key or set element is hashed by CPython on every use, and a tuple's hash is not cached:
+ * its cost is the expanded size of the tuple DAG, budgeted by hash-work. */
+static void test_hash_work(void)
+{
+    uint8_t buf[256];
+    for (int levels = 10; levels <= 60; levels += 50) {
+        for (int form = 0; form < 3; form++) {
+            size_t k = 0;
+            buf[k++] = 0x80;
+            buf[k++] = 4;
+            if (form == 0) buf[k++] = '}'; /* dict key */
+            if (form == 1) buf[k++] = 0x8f, buf[k++] = '('; /* set element */
+            if (form == 2) buf[k++] = '(';                 /* frozenset element */
+            buf[k++] = 'N';
+            for (int i = 0; i < levels; i++)
+                buf[k++] = '2', buf[k++] = 0x86, buf[k++] = 0x94;
+            if (form == 0) buf[k++] = 'N', buf[k++] = 's';
+            if (form == 1) buf[k++] = 0x90;
+            if (form == 2) buf[k++] = 0x91;
+            buf[k++] = '.';
+            res r = run(buf, k);
+            if (levels == 10)
+                CHECKF(r.code == PP_OK && r.stopped, "2^10 key, form %d", form);
+            else
+                CHECKF(r.code == PP_E_LIMIT, "2^60 key, form %d: %d", form, (int)r.code);
+        }
+    }
+    /* the same small key used many times adds up */
+    pp_limits saved = lim;
+    lim.v[PP_LIMIT_HASH_WORK] = 1000;
+    uint8_t *p = malloc(2 + 3 * 600 + 2);
+    for (int pairs = 400; pairs <= 600; pairs += 200) {
+        size_t k = 0;
+        p[k++] = '}';
+        p[k++] = '(';
+        for (int i = 0; i < pairs; i++) /* key (None,): 2 elements hashed, value None */
+            p[k++] = 'N', p[k++] = 0x85, p[k++] = 'N';
+        p[k++] = 'u';
+        p[k++] = '.';
+        res r = run(p, k);
+        CHECKF(r.code == (pairs == 400 ? PP_OK : PP_E_LIMIT), "%d tuple keys", pairs);
+    }
+    free(p);
+    lim = saved;
+}
+
 static void test_events(void)
 {
     /* a call followed by a malformed tail keeps the call */
@@ -317,6 +363,7 @@ int main(void)
     test_frames();
     test_lengths();
     test_limits();
+    test_hash_work();
     test_events();
     return tap_done();
 }
