@@ -112,6 +112,7 @@ static PyObject *unpickling_error(void)
     return e;
 }
 
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void fail(const char *fmt, ...)
 {
     char msg[512];
