@@ -308,3 +308,16 @@ def test_torch_zip_and_legacy(tmp_path):
             assert torch.equal(got[k], want[k])
         got["base"][3] = 99  # one storage, as torch.load makes it
         assert got["view"][1] == 99 and got["strided"][0] == 1
+
+
+def test_deep_tuples():
+    t = ()
+    for i in range(200):
+        t = (t, i)
+    data = pickle.dumps([t, {"k": t}], protocol=4)  # filled at the end, past readiness's depth
+    assert pp.loads(data) == pickle.loads(data)
+    deep = b"\x80\x02)" + b"\x85" * 9000 + b"."  # as deep as the default nesting-depth allows
+    got, n = pp.loads(deep), 0
+    while got:
+        got, n = got[0], n + 1
+    assert n == 9000
